@@ -1,0 +1,57 @@
+# Sextant — see README.md. `make run` runs the demo; `make test` runs every test.
+GO        ?= go
+PKGS      := ./...
+BIN       := bin/sextant
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: all build run test test-short test-fuzz bench lint fmt-check vet staticcheck tidy check-tools clean
+
+all: fmt-check vet lint test
+
+build:
+	$(GO) build -o $(BIN) ./cmd/sextant
+
+## run: the demo on the embedded default; serves http://127.0.0.1:9464/metrics until Ctrl-C.
+run: build
+	./$(BIN) demo $(ARGS)
+
+## test: every test with the race detector. Fails, saying how to fix it, when a needed tool is missing.
+test: check-tools
+	$(GO) test -race -timeout 20m $(PKGS)
+
+test-short:
+	$(GO) test -race -short -timeout 10m $(PKGS)
+
+test-fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=10s ./config/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeEvent -fuzztime=10s ./events/
+	$(GO) test -run='^$$' -fuzz=FuzzRouteMatch -fuzztime=10s ./router/
+
+## bench: the benchmarks recorded in docs/benchmarks.md.
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -count=3 ./events/... ./router/ ./lifecycle/
+
+check-tools:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  echo "make test: promtool not found. It checks our Prometheus exposition."; \
+	  echo "  Install Debian's prometheus package: sudo apt-get update && sudo apt-get install -y prometheus"; \
+	  exit 1; }
+
+lint: fmt-check vet staticcheck
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+staticcheck:
+	@if $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -version >/dev/null 2>&1; then \
+	  $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS); \
+	else echo "staticcheck $(STATICCHECK_VERSION) did not install; skipped (gofmt and go vet ran)"; fi
+
+tidy:
+	$(GO) mod tidy
+
+clean:
+	rm -rf bin

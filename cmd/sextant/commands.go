@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/sextant-telemetry/sextant/config"
+	"github.com/sextant-telemetry/sextant/exporters"
+	"github.com/sextant-telemetry/sextant/exporters/prometheus"
+)
+
+// Version is the release this binary was built from.
+const Version = "0.1.0"
+
+func versionString() string {
+	rev := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				rev = s.Value
+			}
+		}
+	}
+	return fmt.Sprintf("sextant %s (commit %s, %s %s/%s)", Version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// factories are the built-in exporters the configuration may name.
+func factories() []exporters.Factory {
+	return []exporters.Factory{prometheus.NewFactory()}
+}
+
+// loadConfig loads path, or the embedded default when path is empty.
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Default(factories()...)
+	}
+	return config.Load(path, factories()...)
+}
+
+// parseFlags parses args with fs, turning -h and misuse into usage errors.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return usageError{errHelp}
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+	}
+	return nil
+}
+
+func checkCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	path := fs.String("config", "", "configuration `FILE` to validate (required)")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if *path == "" {
+		return usageError{errors.New("check: --config FILE is required")}
+	}
+	cfg, err := config.Load(*path, factories()...)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, r := range cfg.Router.Routes {
+		n += len(r.Metrics)
+	}
+	fmt.Fprintf(stdout, "%s: OK (%d routes, %d metric mappings)\n", *path, len(cfg.Router.Routes), n)
+	return nil
+}
+
+func configCmd(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "print" {
+		return usageError{errors.New("config: want 'config print [--config FILE]'")}
+	}
+	fs := flag.NewFlagSet("config print", flag.ContinueOnError)
+	path := fs.String("config", "", "configuration `FILE` (default: the embedded default)")
+	if err := parseFlags(fs, args[1:], stderr); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	out, err := config.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(out)
+	return err
+}
+
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	path := fs.String("config", "", "configuration `FILE` (default: the embedded default)")
+	listen := fs.String("listen", "", "HTTP listen `ADDR` (overrides server.listen)")
+	logLevel := fs.String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.Server.Listen = *listen
+	}
+	logger, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return usageError{err}
+	}
+	svc, err := newService(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	if err := svc.Start(ctx); err != nil {
+		return errors.Join(err, svc.Shutdown(context.WithoutCancel(ctx)))
+	}
+	fmt.Fprintf(stdout, "sextant %s: serving http://%s/metrics (Ctrl-C to stop)\n", Version, svc.Addr())
+	<-ctx.Done()
+	logger.Info("shutting down", "reason", context.Cause(ctx))
+	return svc.Shutdown(context.WithoutCancel(ctx))
+}

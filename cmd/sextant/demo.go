@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/sextant-telemetry/sextant/lifecycle"
+)
+
+// stepLatencyMetric is the histogram the demo's summary reads its quantiles
+// from: what Prometheus would compute from the same buckets.
+const stepLatencyMetric = "tasker.step.execution.duration"
+
+type demoOptions struct {
+	tasks    int
+	workflow string
+	failRate float64
+	workers  int
+	exit     bool
+}
+
+func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	var o demoOptions
+	fs.IntVar(&o.tasks, "tasks", 26, "how many tasks to run")
+	fs.StringVar(&o.workflow, "workflow", lifecycle.WorkflowMathematicalSequence, "workflow `NAME`: mathematical_sequence or diamond_pattern")
+	fs.Float64Var(&o.failRate, "fail-rate", 0, "probability in [0,1] that a step fails")
+	fs.IntVar(&o.workers, "workers", lifecycle.DefaultWorkers, "worker goroutines per namespace")
+	fs.BoolVar(&o.exit, "exit", false, "exit when the tasks are done instead of serving until interrupted")
+	path := fs.String("config", "", "configuration `FILE` (default: the embedded default)")
+	listen := fs.String("listen", "", "HTTP listen `ADDR` (overrides server.listen)")
+	logLevel := fs.String("log-level", "warn", "log `LEVEL` on stderr: debug, info, warn or error")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if o.tasks < 0 {
+		return usageError{fmt.Errorf("--tasks must not be negative, got %d", o.tasks)}
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.Server.Listen = *listen
+	}
+	logger, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return usageError{err}
+	}
+	ecfg := lifecycle.NewDefaultEngineConfig()
+	ecfg.FailRate, ecfg.Workers = o.failRate, o.workers
+	if err := ecfg.Validate(); err != nil {
+		return usageError{err}
+	}
+
+	svc, err := newService(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	if err := svc.Start(ctx); err != nil {
+		return errors.Join(err, svc.Shutdown(context.WithoutCancel(ctx)))
+	}
+	engine, err := lifecycle.New(ecfg, lifecycle.Settings{Publisher: svc.Publisher(), Logger: logger.With("component", "engine")})
+	if err == nil {
+		err = engine.Start(ctx)
+	}
+	if err != nil {
+		return errors.Join(err, svc.Shutdown(context.WithoutCancel(ctx)))
+	}
+	stop := func() error {
+		bg := context.WithoutCancel(ctx)
+		sctx, cancel := context.WithTimeout(bg, shutdownTimeout)
+		defer cancel()
+		return errors.Join(engine.Shutdown(sctx), svc.Shutdown(bg))
+	}
+
+	sum, err := runTasks(ctx, o, engine, svc, stdout)
+	if err != nil {
+		return errors.Join(err, stop())
+	}
+	printSummary(stdout, o, sum, svc)
+	if !o.exit {
+		fmt.Fprintf(stdout, "\nMetrics: http://%s/metrics — serving until Ctrl-C\n", svc.Addr())
+		<-ctx.Done()
+	}
+	err = stop()
+	if sum.wrong > 0 {
+		err = errors.Join(err, fmt.Errorf("%d tasks computed a wrong result", sum.wrong))
+	}
+	return err
+}
+
+type demoSummary struct {
+	elapsed             time.Duration
+	verified, wrong     int
+	engine              lifecycle.Stats
+	published, received uint64
+}
+
+// runTasks submits the tasks, shows progress, waits for them and for the bus
+// to drain into the router.
+func runTasks(ctx context.Context, o demoOptions, engine *lifecycle.Engine, svc *service, stdout io.Writer) (demoSummary, error) {
+	start := time.Now()
+	p := newProgress(stdout, o.tasks)
+	handles := make([]*lifecycle.TaskHandle, 0, o.tasks)
+	submitted := make(chan error, 1)
+	go func() {
+		defer close(submitted)
+		for i := range o.tasks {
+			// Inputs 2..14: n^16 of every even n up to 14 fits in an int64.
+			h, err := engine.Submit(ctx, lifecycle.TaskRequest{Workflow: o.workflow, Input: int64(2 * (1 + i%7))})
+			if err != nil {
+				submitted <- err
+				return
+			}
+			handles = append(handles, h)
+		}
+	}()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case err := <-submitted:
+			if err != nil {
+				return demoSummary{}, fmt.Errorf("submit: %w", err)
+			}
+			if err := engine.Wait(ctx); err != nil {
+				return demoSummary{}, fmt.Errorf("wait for tasks: %w", err)
+			}
+			done = true
+		case <-tick.C:
+			s := engine.Stats()
+			p.update(int(s.TasksCompleted+s.TasksFailed), svc.router.Stats().Received, time.Since(start))
+		case <-ctx.Done():
+			return demoSummary{}, ctx.Err()
+		}
+	}
+	// Every event is published; Flush returns once the bus has delivered
+	// them, and the in-memory bus delivers only when the router has acked.
+	if err := svc.Publisher().Flush(ctx); err != nil {
+		return demoSummary{}, fmt.Errorf("flush the bus: %w", err)
+	}
+	sum := demoSummary{elapsed: time.Since(start), engine: engine.Stats(), published: svc.Publisher().Published(), received: svc.router.Stats().Received}
+	p.finish(int(sum.engine.TasksCompleted+sum.engine.TasksFailed), sum.received, sum.elapsed)
+	for _, h := range handles {
+		res, err := h.Wait(ctx)
+		var taskErr *lifecycle.TaskError
+		switch {
+		case errors.As(err, &taskErr):
+			// A failed task (injected failures); counted by the engine.
+		case err != nil:
+			return sum, err
+		case res.Value == res.Expected:
+			sum.verified++
+		default:
+			sum.wrong++
+		}
+	}
+	return sum, nil
+}
+
+// progress draws a bar on a terminal and plain lines, at most one a second,
+// elsewhere.
+type progress struct {
+	w        io.Writer
+	total    int
+	tty      bool
+	lastLine time.Time
+}
+
+func newProgress(w io.Writer, total int) *progress {
+	return &progress{w: w, total: total, tty: isTerminal(w)}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func (p *progress) update(done int, events uint64, elapsed time.Duration) {
+	if p.tty {
+		const width = 30
+		filled := width
+		if p.total > 0 {
+			filled = width * done / p.total
+		}
+		fmt.Fprintf(p.w, "\r[%s%s] %d/%d tasks  %d events  %s events/s ",
+			strings.Repeat("#", filled), strings.Repeat("-", width-filled), done, p.total, events, rate(events, elapsed))
+		return
+	}
+	if time.Since(p.lastLine) >= time.Second {
+		p.lastLine = time.Now()
+		fmt.Fprintf(p.w, "progress: %d/%d tasks, %d events routed\n", done, p.total, events)
+	}
+}
+
+func (p *progress) finish(done int, events uint64, elapsed time.Duration) {
+	if p.tty {
+		p.update(done, events, elapsed)
+		fmt.Fprintln(p.w)
+		return
+	}
+	fmt.Fprintf(p.w, "progress: %d/%d tasks, %d events routed (done)\n", done, p.total, events)
+}
+
+func rate(n uint64, d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", float64(n)/d.Seconds())
+}
+
+func printSummary(w io.Writer, o demoOptions, s demoSummary, svc *service) {
+	st := svc.router.Stats()
+	fmt.Fprintf(w, "\nSextant demo: %d × %s, fail rate %g, %d workers\n\n", o.tasks, o.workflow, o.failRate, o.workers)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "tasks\tsubmitted %d\tcompleted %d\tfailed %d\t\n", s.engine.TasksSubmitted, s.engine.TasksCompleted, s.engine.TasksFailed)
+	fmt.Fprintf(tw, "steps\texecuted %d\tsucceeded %d\tfailed %d\t\n", s.engine.StepsExecuted, s.engine.StepsSucceeded, s.engine.StepsFailed)
+	fmt.Fprintf(tw, "events\tpublished %d\trouted %d\tunmatched %d\tdropped %d\n", s.published, st.Routed, st.Unmatched, st.DecodeErrors+st.MissingFields)
+	fmt.Fprintf(tw, "throughput\t%s events/s\tover %s\t\t\n", rate(s.received, s.elapsed), s.elapsed.Round(time.Microsecond))
+	if q, ok := stepLatency(svc); ok {
+		fmt.Fprintf(tw, "step execution (ms)\tp50 %s\tp95 %s\tp99 %s\t\n", fmtMS(q[0]), fmtMS(q[1]), fmtMS(q[2]))
+	} else {
+		fmt.Fprintf(tw, "step execution (ms)\tn/a (the configuration has no %s histogram)\t\t\t\n", stepLatencyMetric)
+	}
+	fmt.Fprintf(tw, "results\t%d verified\t%d wrong\t\t\n", s.verified, s.wrong)
+	_ = tw.Flush()
+}
+
+func fmtMS(v float64) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	return fmt.Sprintf("%.4g", v)
+}
+
+// stepLatency returns p50, p95 and p99 of the step execution histogram,
+// summed over all its series as sum by (le) would.
+func stepLatency(svc *service) ([3]float64, bool) {
+	var rm metricdata.ResourceMetrics
+	if err := svc.snapshot.Collect(context.Background(), &rm); err != nil {
+		return [3]float64{}, false
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			h, ok := m.Data.(metricdata.Histogram[float64])
+			if m.Name != stepLatencyMetric || !ok || len(h.DataPoints) == 0 {
+				continue
+			}
+			bounds := h.DataPoints[0].Bounds
+			counts := make([]uint64, len(bounds)+1)
+			for _, dp := range h.DataPoints {
+				for i, c := range dp.BucketCounts {
+					counts[i] += c
+				}
+			}
+			return [3]float64{
+				histogramQuantile(0.50, bounds, counts),
+				histogramQuantile(0.95, bounds, counts),
+				histogramQuantile(0.99, bounds, counts),
+			}, true
+		}
+	}
+	return [3]float64{}, false
+}
+
+// histogramQuantile is PromQL's histogram_quantile over explicit buckets:
+// find the bucket holding the rank and interpolate linearly inside it. counts
+// are per bucket (not cumulative), the last one being +Inf.
+func histogramQuantile(q float64, bounds []float64, counts []uint64) float64 {
+	var total uint64
+	for _, c := range counts {
+		total += c
+	}
+	if total == 0 || len(bounds) == 0 {
+		return math.NaN()
+	}
+	rank := q * float64(total)
+	var cum uint64
+	for i, c := range counts {
+		if float64(cum+c) < rank || c == 0 {
+			cum += c
+			continue
+		}
+		if i == len(bounds) { // +Inf bucket: the highest finite bound, as Prometheus does
+			return bounds[len(bounds)-1]
+		}
+		lower := 0.0
+		if i > 0 {
+			lower = bounds[i-1]
+		} else if bounds[0] <= 0 {
+			return bounds[0]
+		}
+		return lower + (bounds[i]-lower)*(rank-float64(cum))/float64(c)
+	}
+	return bounds[len(bounds)-1]
+}

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+
+	"github.com/sextant-telemetry/sextant/config"
+	"github.com/sextant-telemetry/sextant/events/bus"
+	"github.com/sextant-telemetry/sextant/exporters"
+	"github.com/sextant-telemetry/sextant/router"
+)
+
+// shutdownTimeout bounds an orderly shutdown after SIGINT/SIGTERM.
+const shutdownTimeout = 15 * time.Second
+
+// service is the router service: exporters, MeterProvider, router, bus and
+// HTTP listener, started downstream first and stopped upstream first.
+type service struct {
+	cfg    *config.Config
+	logger *slog.Logger
+
+	components []exporters.Component
+	metrics    http.Handler // the Prometheus exposition
+	snapshot   *sdkmetric.ManualReader
+	mp         *sdkmetric.MeterProvider
+	mem        *gochannel.GoChannel
+	router     *router.Router
+	pub        *bus.Publisher
+
+	ln      net.Listener
+	srv     *http.Server
+	srvDone chan error
+	ready   atomic.Bool
+	stopped atomic.Bool
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// newService builds every part from cfg without starting anything.
+func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*service, error) {
+	s := &service{cfg: cfg, logger: logger, snapshot: sdkmetric.NewManualReader()}
+	opts := []sdkmetric.Option{
+		sdkmetric.WithReader(s.snapshot),
+		// The router enforces per-metric series limits itself and counts
+		// what overflows; the SDK's own limit (2000) would collapse series
+		// silently before ours.
+		sdkmetric.WithCardinalityLimit(0),
+		sdkmetric.WithResource(resource.NewSchemaless(attribute.String("service.name", "sextant"), attribute.String("service.version", Version))),
+	}
+	byType := map[string]exporters.Factory{}
+	for _, f := range factories() {
+		byType[f.Type()] = f
+	}
+	for typ, ecfg := range cfg.Exporters {
+		f, ok := byType[typ]
+		if !ok {
+			return nil, fmt.Errorf("exporters.%s: no such exporter", typ)
+		}
+		c, err := f.Create(ctx, ecfg, exporters.Settings{Logger: logger.With("exporter", typ)})
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("exporters.%s: %w", typ, err), s.shutdownComponents(ctx))
+		}
+		s.components = append(s.components, c)
+		if p, ok := c.(exporters.Puller); ok {
+			opts = append(opts, sdkmetric.WithReader(p.Reader()))
+		}
+		if h, ok := c.(http.Handler); ok && typ == "prometheus" {
+			s.metrics = h
+		}
+	}
+	s.mp = sdkmetric.NewMeterProvider(opts...)
+	s.mem = bus.NewMemory(watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}))
+	r, err := router.New(cfg.Router, router.Settings{
+		MeterProvider: s.mp,
+		Logger:        logger.With("component", "router"),
+		Source:        router.Source{Subscriber: s.mem, Topic: cfg.Bus.Topic},
+	})
+	if err != nil {
+		return nil, errors.Join(err, s.Shutdown(ctx))
+	}
+	s.router = r
+	return s, nil
+}
+
+// Start listens, starts the router (it subscribes before anything can
+// publish) and the bus publisher, then serves HTTP.
+func (s *service) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("server.listen: %w", err)
+	}
+	s.ln = ln
+	if err := s.router.Start(ctx); err != nil {
+		return err
+	}
+	pub, err := bus.NewPublisher(s.mem, s.cfg.Bus)
+	if err != nil {
+		return err
+	}
+	s.pub = pub
+	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	s.srvDone = make(chan error, 1)
+	go func() {
+		err := s.srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.srvDone <- err
+	}()
+	s.ready.Store(true)
+	s.logger.Info("sextant started", "listen", s.Addr(), "routes", len(s.cfg.Router.Routes), "bus", s.cfg.Bus.Driver)
+	return nil
+}
+
+// Addr is the HTTP listener's address.
+func (s *service) Addr() string {
+	if s.ln == nil {
+		return s.cfg.Server.Listen
+	}
+	return s.ln.Addr().String()
+}
+
+// Publisher is the bus publisher lifecycle components publish to.
+func (s *service) Publisher() *bus.Publisher { return s.pub }
+
+// Shutdown stops intake (HTTP), drains the bus into the router, stops the
+// router, and flushes and shuts down the exporters. It is safe to call more
+// than once; each step runs even if an earlier one failed.
+func (s *service) Shutdown(ctx context.Context) error {
+	if s.stopped.Swap(true) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
+	defer cancel()
+	s.ready.Store(false)
+	var errs []error
+	if s.srv != nil {
+		errs = append(errs, s.srv.Shutdown(ctx), <-s.srvDone)
+	} else if s.ln != nil {
+		errs = append(errs, s.ln.Close())
+	}
+	if s.pub != nil {
+		errs = append(errs, s.pub.Close(ctx)) // every published batch is handled when this returns
+	}
+	if s.router != nil {
+		errs = append(errs, s.router.Shutdown(ctx))
+	}
+	if s.mem != nil {
+		errs = append(errs, s.mem.Close())
+	}
+	if s.mp != nil {
+		errs = append(errs, s.mp.Shutdown(ctx))
+	}
+	errs = append(errs, s.shutdownComponents(ctx))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	s.logger.Info("sextant stopped", "events_routed", s.router.Stats().Routed)
+	return nil
+}
+
+func (s *service) shutdownComponents(ctx context.Context) error {
+	var errs []error
+	for _, c := range s.components {
+		errs = append(errs, c.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+func (s *service) routes() http.Handler {
+	mux := http.NewServeMux()
+	if s.metrics != nil {
+		mux.Handle("GET /metrics", s.metrics)
+	}
+	mux.HandleFunc("GET /health", s.health)
+	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "healthy", "timestamp": time.Now().UTC()})
+	})
+	mux.HandleFunc("GET /health/ready", s.health)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "sextant %s\n\n%s", Version, strings.Join([]string{"/metrics", "/health", "/health/live", "/health/ready"}, "\n"))
+	})
+	return mux
+}
+
+// health reports ready while the router consumes the bus.
+func (s *service) health(w http.ResponseWriter, _ *http.Request) {
+	st := s.router.Stats()
+	body := map[string]any{
+		"status":    "healthy",
+		"timestamp": time.Now().UTC(),
+		"router": map[string]uint64{
+			"events_received": st.Received, "events_routed": st.Routed, "events_unmatched": st.Unmatched,
+			"decode_errors": st.DecodeErrors, "series_overflowed": st.Overflowed,
+		},
+	}
+	code := http.StatusOK
+	if !s.ready.Load() {
+		body["status"], code = "unhealthy", http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, body)
+}

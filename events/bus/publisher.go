@@ -1,0 +1,263 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+
+	"github.com/sextant-telemetry/sextant/events"
+)
+
+// Message metadata keys set on every batch.
+const (
+	MetadataWire   = "sextant_wire"   // wire format version
+	MetadataEvents = "sextant_events" // number of events in the batch
+)
+
+// queueDepth is how many full batches may wait for the bus before Publish
+// blocks: enough to keep the publishing goroutine busy, small enough that
+// backpressure reaches publishers quickly.
+const queueDepth = 4
+
+// ErrClosed is returned by Publish and Flush after Close.
+var ErrClosed = errors.New("bus publisher closed")
+
+// NewMemory returns the in-memory bus. BlockPublishUntilSubscriberAck keeps
+// batches in publish order and gives backpressure; GoChannel's default
+// delivers out of order and never blocks (see docs/architecture.md).
+// Subscribe before publishing: the GoChannel drops messages that have no subscriber.
+func NewMemory(logger watermill.LoggerAdapter) *gochannel.GoChannel {
+	return gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, logger)
+}
+
+// Publisher batches events into watermill messages. Events reach the bus in
+// the order Publish was called, across all goroutines: one goroutine owned by
+// the Publisher does all watermill publishing, in queue order.
+type Publisher struct {
+	pub      message.Publisher
+	topic    string
+	max      int
+	interval time.Duration
+
+	mu     sync.Mutex // guards cur and closed; held while queueing so that order is kept
+	cur    events.BatchBuilder
+	closed bool
+
+	queue chan request  // batches in publish order
+	room  chan struct{} // one token per free queue slot; bounds the queue
+	stop  chan struct{}
+	done  chan struct{}
+
+	published atomic.Uint64
+	failed    atomic.Uint64
+	errMu     sync.Mutex
+	err       error // first publish error since the last Flush
+	closeOnce sync.Once
+}
+
+type request struct {
+	payload []byte
+	n       int
+	ack     chan error // non-nil for Flush
+}
+
+// NewPublisher returns a Publisher that sends batches of up to cfg.BatchSize
+// events to cfg.Topic on pub, flushing a partial batch after cfg.FlushInterval.
+// It starts one goroutine; Close stops it.
+func NewPublisher(pub message.Publisher, cfg Config) (*Publisher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	p := &Publisher{
+		pub: pub, topic: cfg.Topic, max: cfg.BatchSize, interval: cfg.FlushInterval,
+		queue: make(chan request, queueDepth),
+		room:  make(chan struct{}, queueDepth),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	for range queueDepth {
+		p.room <- struct{}{}
+	}
+	go p.loop()
+	return p, nil
+}
+
+// Publish adds e to the current batch. It is safe for concurrent use and does
+// not keep e after returning. It blocks only while the bus is applying
+// backpressure; the context bounds that wait. If the context ends while e's
+// batch waits for room, e stays in the batch and goes out with it later. If
+// the current batch is already full when Publish is called (an earlier wait
+// ended early) and the context ends before there is room for it, Publish
+// returns the context's error and e is not published. After Close it returns
+// ErrClosed.
+func (p *Publisher) Publish(ctx context.Context, e events.Event) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	// A batch left full by an earlier Publish goes first, so that no batch
+	// grows past max.
+	if p.cur.Len() >= p.max && !p.queueBatch(ctx) {
+		return fmt.Errorf("bus: publish: %w", ctx.Err())
+	}
+	p.cur.Add(&e)
+	if p.cur.Len() >= p.max {
+		// If ctx ends first, e goes out with its batch later; nothing is dropped.
+		p.queueBatch(ctx)
+	}
+	return nil
+}
+
+// queueBatch queues the current batch once there is room, preferring room
+// over an ended ctx; it reports false if ctx ended first. p.mu must be held.
+func (p *Publisher) queueBatch(ctx context.Context) bool {
+	select {
+	case <-p.room:
+	default:
+		select {
+		case <-p.room:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	n := p.cur.Len()
+	p.queue <- request{payload: p.cur.Take(), n: n}
+	return true
+}
+
+// Flush sends the current partial batch and waits until every event published
+// before the call has been handed to the bus. It returns the first publish
+// error since the previous Flush.
+func (p *Publisher) Flush(ctx context.Context) error { return p.flush(ctx, false) }
+
+// flush is Flush; with closing set it also marks p closed under the same lock
+// hold that queues the last batch, so no Publish can add events after it.
+func (p *Publisher) flush(ctx context.Context, closing bool) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	p.closed = closing
+	select {
+	case <-p.room:
+	case <-ctx.Done():
+		p.mu.Unlock()
+		return ctx.Err()
+	}
+	ack := make(chan error, 1)
+	n := p.cur.Len()
+	p.queue <- request{payload: p.cur.Take(), n: n, ack: ack}
+	p.mu.Unlock()
+	select {
+	case err := <-ack:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close flushes, stops the background goroutine and waits for it, bounded by
+// ctx. It is safe to call more than once; later calls return nil.
+func (p *Publisher) Close(ctx context.Context) error {
+	var err error
+	p.closeOnce.Do(func() {
+		err = p.flush(ctx, true)
+		close(p.stop)
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			err = errors.Join(err, ctx.Err())
+		}
+	})
+	return err
+}
+
+// Published returns how many events have been handed to the bus.
+func (p *Publisher) Published() uint64 { return p.published.Load() }
+
+// Failed returns how many events the bus refused.
+func (p *Publisher) Failed() uint64 { return p.failed.Load() }
+
+func (p *Publisher) loop() {
+	defer close(p.done)
+	tick := time.NewTicker(p.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case r := <-p.queue:
+			p.send(r)
+		case <-tick.C:
+			// TryLock: a publisher holding the lock may be blocked waiting
+			// for room, which only this goroutine makes.
+			if !p.mu.TryLock() {
+				continue
+			}
+			// Queue the partial batch behind the older ones, under the lock,
+			// so that it keeps its place in publish order. Without room the
+			// queue is full and being sent: the batch waits for a later tick.
+			if p.cur.Len() > 0 {
+				select {
+				case <-p.room:
+					n := p.cur.Len()
+					p.queue <- request{payload: p.cur.Take(), n: n}
+				default:
+				}
+			}
+			p.mu.Unlock()
+		case <-p.stop:
+			p.drainQueue()
+			return
+		}
+	}
+}
+
+func (p *Publisher) drainQueue() {
+	for {
+		select {
+		case r := <-p.queue:
+			p.send(r)
+		default:
+			return
+		}
+	}
+}
+
+func (p *Publisher) send(r request) {
+	defer func() { p.room <- struct{}{} }()
+	p.publish(r.payload, r.n)
+	if r.ack != nil {
+		p.errMu.Lock()
+		err := p.err
+		p.err = nil
+		p.errMu.Unlock()
+		r.ack <- err
+	}
+}
+
+func (p *Publisher) publish(payload []byte, n int) {
+	if payload != nil {
+		msg := message.NewMessage(watermill.NewULID(), payload)
+		msg.Metadata.Set(MetadataWire, strconv.Itoa(events.WireVersion))
+		msg.Metadata.Set(MetadataEvents, strconv.Itoa(n))
+		if err := p.pub.Publish(p.topic, msg); err != nil {
+			p.failed.Add(uint64(n))
+			p.errMu.Lock()
+			if p.err == nil {
+				p.err = fmt.Errorf("bus: publish %d events to %q: %w", n, p.topic, err)
+			}
+			p.errMu.Unlock()
+		} else {
+			p.published.Add(uint64(n))
+		}
+	}
+}

@@ -1,0 +1,252 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/sextant-telemetry/sextant/events"
+)
+
+// Config is the router section of the configuration: the rules that map
+// events to metrics.
+type Config struct {
+	// SeriesLimit is the default number of distinct label sets one metric may
+	// hold; past it, new label sets collapse into a single overflow series
+	// (otel.metric.overflow="true") and are counted. 0 means the default, 10000.
+	SeriesLimit int `yaml:"series_limit"`
+	// Routes are the rules; an event may match several.
+	Routes []Route `yaml:"routes"`
+}
+
+// DefaultSeriesLimit applies when neither the router nor a metric sets one.
+const DefaultSeriesLimit = 10000
+
+// Route maps the events a pattern matches to metrics.
+type Route struct {
+	// Match is an event name or a glob over its dot-separated segments:
+	// "*" (or any path.Match pattern) matches within one segment and a "**"
+	// segment matches any number of segments, so "step.*" matches
+	// step.claimed but not step.a.b, and "**" matches every event.
+	Match string `yaml:"match"`
+	// Metrics are recorded for every matching event.
+	Metrics []Metric `yaml:"metrics"`
+}
+
+// MetricType is the kind of instrument a mapping records into.
+type MetricType string
+
+// The metric types.
+const (
+	MetricTypeCounter       MetricType = "counter"
+	MetricTypeUpDownCounter MetricType = "updown_counter"
+	MetricTypeHistogram     MetricType = "histogram"
+	MetricTypeGauge         MetricType = "gauge"
+)
+
+var metricTypes = []MetricType{MetricTypeCounter, MetricTypeUpDownCounter, MetricTypeHistogram, MetricTypeGauge}
+
+// UnmarshalText rejects unknown metric types and lists the allowed ones.
+func (t *MetricType) UnmarshalText(b []byte) error {
+	if !slices.Contains(metricTypes, MetricType(b)) {
+		return fmt.Errorf("unknown metric type %q (allowed: %s)", b, joinTypes())
+	}
+	*t = MetricType(b)
+	return nil
+}
+
+func joinTypes() string {
+	s := make([]string, len(metricTypes))
+	for i, t := range metricTypes {
+		s[i] = string(t)
+	}
+	return strings.Join(s, ", ")
+}
+
+// Metric is one instrument a route records into.
+type Metric struct {
+	// Name is the OpenTelemetry instrument name, e.g. tasker.step.execution.duration.
+	// Prometheus shows it with dots as underscores, the unit word appended
+	// and _total on counters: tasker_step_execution_duration_milliseconds.
+	Name string `yaml:"name"`
+	// Type is counter, updown_counter, histogram or gauge.
+	Type MetricType `yaml:"type"`
+	// Unit is the UCUM unit, e.g. ms, s, By, 1. Empty means none.
+	Unit string `yaml:"unit,omitempty"`
+	// Description becomes the Prometheus HELP text.
+	Description string `yaml:"description,omitempty"`
+	// Labels maps each label name to the event field that gives its value.
+	// correlation_id and event_name name envelope fields.
+	Labels map[string]string `yaml:"labels,omitempty"`
+	// Value is the numeric event field recorded. Counters and up-down
+	// counters add 1 when it is empty; histograms and gauges need it.
+	Value string `yaml:"value,omitempty"`
+	// Buckets are a histogram's explicit bucket bounds, strictly increasing.
+	// Empty means OpenTelemetry's defaults.
+	Buckets []float64 `yaml:"buckets,omitempty"`
+	// SeriesLimit overrides the router's series limit for this metric.
+	SeriesLimit int `yaml:"series_limit,omitempty"`
+}
+
+// FieldError is a validation problem at a path in the router section, such as
+// routes[3].metrics[0].labels.namespace. The config package turns the path
+// into a file:line:column.
+type FieldError struct {
+	Path string
+	Err  error
+}
+
+func (e *FieldError) Error() string { return e.Path + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// FieldPath returns the path of the field at fault.
+func (e *FieldError) FieldPath() string { return e.Path }
+
+func fieldErr(path, format string, args ...any) error {
+	return &FieldError{Path: path, Err: fmt.Errorf(format, args...)}
+}
+
+var (
+	instrumentName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_./-]{0,254}$`)
+	labelName      = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+)
+
+// Validate checks the whole section against the event catalog and returns
+// every problem joined, each a *FieldError whose path starts at the section
+// (routes[i]...).
+func (c Config) Validate() error {
+	var errs []error
+	if c.SeriesLimit < 0 {
+		errs = append(errs, fieldErr("series_limit", "must not be negative, got %d", c.SeriesLimit))
+	}
+	first := map[string]string{} // metric name → path of its first definition
+	defs := map[string]Metric{}
+	for i, r := range c.Routes {
+		rp := "routes[" + strconv.Itoa(i) + "]"
+		schemas, err := matchCatalog(r.Match)
+		if err != nil {
+			errs = append(errs, fieldErr(rp+".match", "%v", err))
+		}
+		if len(r.Metrics) == 0 {
+			errs = append(errs, fieldErr(rp+".metrics", "a route needs at least one metric"))
+		}
+		for j, m := range r.Metrics {
+			mp := rp + ".metrics[" + strconv.Itoa(j) + "]"
+			errs = append(errs, m.validate(mp, schemas)...)
+			if prev, ok := defs[m.Name]; ok && m.Name != "" {
+				if why := prev.conflict(m); why != "" {
+					errs = append(errs, fieldErr(mp+".name", "metric %q is also defined at %s with a different %s", m.Name, first[m.Name], why))
+				}
+			} else if m.Name != "" {
+				defs[m.Name], first[m.Name] = m, mp
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (m Metric) validate(path string, schemas []events.Schema) []error {
+	var errs []error
+	if !instrumentName.MatchString(m.Name) {
+		errs = append(errs, fieldErr(path+".name", "must match %s, got %q", instrumentName, m.Name))
+	}
+	if !slices.Contains(metricTypes, m.Type) {
+		errs = append(errs, fieldErr(path+".type", "must be one of %s, got %q", joinTypes(), m.Type))
+	}
+	if m.SeriesLimit < 0 {
+		errs = append(errs, fieldErr(path+".series_limit", "must not be negative, got %d", m.SeriesLimit))
+	}
+	for _, label := range sortedKeys(m.Labels) {
+		lp := path + ".labels." + label
+		if !labelName.MatchString(label) || strings.HasPrefix(label, "__") {
+			errs = append(errs, fieldErr(lp, "label name must match %s and not start with __", labelName))
+		}
+		for _, s := range schemas {
+			if _, ok := s.Field(m.Labels[label]); !ok {
+				errs = append(errs, fieldErr(lp, "event %q has no field %q (fields: %s)", s.Name, m.Labels[label], strings.Join(s.FieldNames(), ", ")))
+			}
+		}
+	}
+	switch {
+	case m.Value == "" && (m.Type == MetricTypeHistogram || m.Type == MetricTypeGauge):
+		errs = append(errs, fieldErr(path+".value", "a %s needs a value field", m.Type))
+	case m.Value != "":
+		for _, s := range schemas {
+			f, ok := s.Field(m.Value)
+			switch {
+			case !ok:
+				errs = append(errs, fieldErr(path+".value", "event %q has no field %q (fields: %s)", s.Name, m.Value, strings.Join(s.FieldNames(), ", ")))
+			case f.Type != events.KindInt && f.Type != events.KindFloat:
+				errs = append(errs, fieldErr(path+".value", "field %q of event %q is a %s, want a number", m.Value, s.Name, f.Type))
+			}
+		}
+	}
+	if len(m.Buckets) > 0 && m.Type != MetricTypeHistogram {
+		errs = append(errs, fieldErr(path+".buckets", "only a histogram has buckets"))
+	}
+	for k, b := range m.Buckets {
+		if math.IsNaN(b) || math.IsInf(b, 0) {
+			errs = append(errs, fieldErr(path+".buckets["+strconv.Itoa(k)+"]", "bounds must be finite, got %g", b))
+			return errs
+		}
+	}
+	for k := 1; k < len(m.Buckets); k++ {
+		if m.Buckets[k] <= m.Buckets[k-1] {
+			errs = append(errs, fieldErr(path+".buckets["+strconv.Itoa(k)+"]", "bounds must increase strictly, got %g after %g", m.Buckets[k], m.Buckets[k-1]))
+			break
+		}
+	}
+	return errs
+}
+
+// conflict says what differs between two definitions of one metric name.
+func (m Metric) conflict(o Metric) string {
+	switch {
+	case m.Type != o.Type:
+		return "type"
+	case m.Unit != o.Unit:
+		return "unit"
+	case !slices.Equal(sortedKeys(m.Labels), sortedKeys(o.Labels)):
+		return "label set"
+	case !slices.Equal(m.Buckets, o.Buckets):
+		return "bucket list"
+	}
+	return ""
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// matchCatalog returns the catalog schemas a pattern matches; a pattern that
+// matches none is an error (a typo would otherwise route nothing, silently).
+func matchCatalog(pattern string) ([]events.Schema, error) {
+	p, err := compilePattern(pattern)
+	if err != nil {
+		return nil, err
+	}
+	var out []events.Schema
+	for _, s := range events.Catalog() {
+		if p.match(s.Name) {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		if p.literal {
+			return nil, fmt.Errorf("unknown event %q (known: %s)", pattern, strings.Join(events.Names(), ", "))
+		}
+		return nil, fmt.Errorf("pattern %q matches no event in the catalog (known: %s)", pattern, strings.Join(events.Names(), ", "))
+	}
+	return out, nil
+}

@@ -1,0 +1,164 @@
+package router
+
+import (
+	"context"
+	"encoding/binary"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/sextant-telemetry/sextant/events"
+)
+
+// OverflowKey is the attribute of the one series that collects every label
+// set past a metric's series limit, as the OpenTelemetry specification names it.
+const OverflowKey = attribute.Key("otel.metric.overflow")
+
+// instrument is one OpenTelemetry instrument plus its cache of attribute sets.
+type instrument struct {
+	name      string
+	typ       MetricType
+	labelKeys []attribute.Key // sorted
+	limit     int
+	intValued bool
+
+	intCounter   metric.Int64Counter
+	floatCounter metric.Float64Counter
+	upDown       metric.Float64UpDownCounter
+	histogram    metric.Float64Histogram
+	gauge        metric.Float64Gauge
+
+	mu       sync.RWMutex
+	series   map[string]*series     // key: encoded label values
+	overflow atomic.Pointer[series] // created on first overflow
+
+	overflowed atomic.Uint64 // recordings that went to the overflow series
+}
+
+// series holds the prebuilt options for one label set: building an
+// attribute.Set per event costs ~1 µs and 4 allocations, reusing it ~200 ns.
+type series struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
+}
+
+func newSeries(set attribute.Set) *series {
+	opt := metric.WithAttributeSet(set)
+	return &series{add: []metric.AddOption{opt}, rec: []metric.RecordOption{opt}}
+}
+
+// record records one event through binding b. It returns false when the event
+// lacks a field the binding needs; nothing is recorded then.
+func (b *binding) record(ctx context.Context, e *events.Event) bool {
+	var buf [256]byte
+	key := buf[:0]
+	for _, src := range b.labels {
+		switch src.kind {
+		case srcCorrelationID:
+			key = append(key, e.CorrelationID[:]...)
+		case srcEventName:
+			key = appendLenPrefixed(key, e.Name)
+		case srcAttr:
+			v, ok := e.Attr(src.field)
+			if !ok {
+				return false
+			}
+			key = v.AppendKey(key)
+		}
+	}
+	value := 1.0
+	var intValue int64 = 1
+	if b.value.kind != srcNone {
+		v, ok := e.Attr(b.value.field)
+		if !ok {
+			return false
+		}
+		value, intValue = v.Float64(), v.Int64()
+	}
+	s := b.inst.lookup(key, b, e)
+	inst := b.inst
+	switch inst.typ {
+	case MetricTypeCounter:
+		if inst.intValued {
+			inst.intCounter.Add(ctx, intValue, s.add...)
+		} else {
+			inst.floatCounter.Add(ctx, value, s.add...)
+		}
+	case MetricTypeUpDownCounter:
+		inst.upDown.Add(ctx, value, s.add...)
+	case MetricTypeHistogram:
+		inst.histogram.Record(ctx, value, s.rec...)
+	case MetricTypeGauge:
+		inst.gauge.Record(ctx, value, s.rec...)
+	}
+	return true
+}
+
+func appendLenPrefixed(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// lookup returns the series for an encoded label key, creating it on first
+// use, or the overflow series once the limit is reached.
+func (inst *instrument) lookup(key []byte, b *binding, e *events.Event) *series {
+	inst.mu.RLock()
+	s, ok := inst.series[string(key)] // no allocation: the compiler converts in place
+	full := len(inst.series) >= inst.limit
+	inst.mu.RUnlock()
+	if ok {
+		return s
+	}
+	if full {
+		return inst.overflowSeries()
+	}
+	return inst.insert(key, b, e)
+}
+
+// insert creates the series for key; the slow path, once per label set.
+func (inst *instrument) insert(key []byte, b *binding, e *events.Event) *series {
+	kvs := make([]attribute.KeyValue, len(b.labels))
+	for i, src := range b.labels {
+		var v string
+		switch src.kind {
+		case srcCorrelationID:
+			v = e.CorrelationID.String()
+		case srcEventName:
+			v = strings.Clone(e.Name)
+		case srcAttr:
+			a, _ := e.Attr(src.field)
+			v = strings.Clone(a.String()) // the event's strings share its batch's buffer
+		}
+		kvs[i] = inst.labelKeys[i].String(v)
+	}
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	if s, ok := inst.series[string(key)]; ok {
+		return s
+	}
+	if len(inst.series) >= inst.limit {
+		return inst.overflowSeries()
+	}
+	s := newSeries(attribute.NewSet(kvs...))
+	inst.series[string(key)] = s
+	return s
+}
+
+func (inst *instrument) overflowSeries() *series {
+	inst.overflowed.Add(1)
+	if s := inst.overflow.Load(); s != nil {
+		return s
+	}
+	inst.overflow.CompareAndSwap(nil, newSeries(attribute.NewSet(OverflowKey.Bool(true))))
+	return inst.overflow.Load()
+}
+
+// seriesCount returns how many label sets the instrument holds, overflow excluded.
+func (inst *instrument) seriesCount() int {
+	inst.mu.RLock()
+	defer inst.mu.RUnlock()
+	return len(inst.series)
+}

@@ -1,0 +1,274 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/sextant-telemetry/sextant/events"
+)
+
+// ScopeName is the instrumentation scope of every routed metric and of the
+// router's self-metrics.
+const ScopeName = "github.com/sextant-telemetry/sextant/router"
+
+// Drop reasons, the values of the reason label of sextant_router_events_dropped_total.
+const (
+	ReasonDecodeError  = "decode_error"  // a bus message that is not a valid batch
+	ReasonMissingField = "missing_field" // an event lacking a field a rule needs
+)
+
+// Source is where the router consumes event batches from.
+type Source struct {
+	Subscriber message.Subscriber
+	Topic      string
+}
+
+// Settings carries what the host passes in code rather than YAML.
+type Settings struct {
+	// MeterProvider receives the routed metrics and the self-metrics. Required.
+	MeterProvider metric.MeterProvider
+	// Logger receives the router's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Source is the bus to consume; needed only by Start.
+	Source Source
+	// CloseTimeout bounds draining in Shutdown; 0 means 30 s.
+	CloseTimeout time.Duration
+	_            struct{}
+}
+
+// Router matches events to rules and records their metrics.
+type Router struct {
+	table  atomic.Pointer[table]
+	logger *slog.Logger
+	set    Settings
+
+	received      atomic.Uint64
+	routed        atomic.Uint64
+	unmatched     atomic.Uint64
+	decodeErrors  atomic.Uint64
+	missingFields atomic.Uint64
+	batches       atomic.Uint64
+
+	reg metric.Registration
+
+	mu       sync.Mutex // guards wm, done, shutdown
+	wm       *message.Router
+	done     chan struct{}
+	shutdown bool
+	runErr   error
+}
+
+// Stats is a point-in-time copy of the router's counters.
+type Stats struct {
+	Received      uint64 // events decoded from the bus or passed to Route
+	Routed        uint64 // events that matched at least one rule
+	Unmatched     uint64 // events that matched no rule
+	DecodeErrors  uint64 // bus messages that were not valid batches
+	MissingFields uint64 // metric recordings skipped for a missing field
+	Batches       uint64 // bus messages handled
+	Overflowed    uint64 // recordings collapsed into overflow series
+}
+
+// New compiles cfg and registers the router's self-metrics. The returned
+// Router can Route events at once; Start also consumes the bus.
+func New(cfg Config, set Settings) (*Router, error) {
+	if set.MeterProvider == nil {
+		return nil, errors.New("router: Settings.MeterProvider is required")
+	}
+	if set.Logger == nil {
+		set.Logger = slog.Default()
+	}
+	if set.CloseTimeout == 0 {
+		set.CloseTimeout = 30 * time.Second
+	}
+	meter := set.MeterProvider.Meter(ScopeName)
+	t, err := compile(cfg, meter)
+	if err != nil {
+		return nil, fmt.Errorf("router: %w", err)
+	}
+	r := &Router{logger: set.Logger, set: set}
+	r.table.Store(t)
+	if err := r.registerSelfMetrics(meter); err != nil {
+		return nil, fmt.Errorf("router: self-metrics: %w", err)
+	}
+	return r, nil
+}
+
+// Route records every metric the rules map e to. It is safe for concurrent
+// use, ignores ctx cancellation (recording is never abandoned half-way) and
+// does not keep e. It returns the number of metric recordings made.
+func (r *Router) Route(ctx context.Context, e *events.Event) int {
+	r.received.Add(1)
+	bs := r.table.Load().lookup(e.Name)
+	if len(bs) == 0 {
+		r.unmatched.Add(1)
+		return 0
+	}
+	n := 0
+	for _, b := range bs {
+		if b.record(ctx, e) {
+			n++
+			continue
+		}
+		r.missingFields.Add(1)
+		r.logger.Debug("event lacks a field a rule needs; metric skipped",
+			"event", e.Name, "event_id", e.ID.String(), "correlation_id", e.CorrelationID.String(), "metric", b.inst.name)
+	}
+	r.routed.Add(1)
+	return n
+}
+
+var eventBufs = sync.Pool{New: func() any { s := make([]events.Event, 0, 512); return &s }}
+
+// HandleMessage decodes one bus message and routes its events. A message that
+// does not decode is counted, logged with its id and acknowledged: a bad batch
+// must never stop the router. It is safe for concurrent use.
+func (r *Router) HandleMessage(msg *message.Message) error {
+	r.batches.Add(1)
+	bufp := eventBufs.Get().(*[]events.Event)
+	defer eventBufs.Put(bufp)
+	evs, err := events.DecodeBatch(msg.Payload, (*bufp)[:0])
+	if err != nil {
+		r.decodeErrors.Add(1)
+		r.logger.Warn("dropped a bus message that is not a valid event batch",
+			"message_id", msg.UUID, "bytes", len(msg.Payload), "error", err)
+		return nil
+	}
+	ctx := msg.Context()
+	for i := range evs {
+		r.Route(ctx, &evs[i])
+	}
+	clear(evs) // drop references into the payload before pooling
+	*bufp = evs[:0]
+	return nil
+}
+
+// Start subscribes to Settings.Source and routes batches until Shutdown. It
+// returns once the subscription is live, so that events published afterwards
+// are not missed, or with the error that prevented it.
+func (r *Router) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.shutdown {
+		return errors.New("router: Start after Shutdown")
+	}
+	if r.wm != nil {
+		return errors.New("router: already started")
+	}
+	if r.set.Source.Subscriber == nil || r.set.Source.Topic == "" {
+		return errors.New("router: Settings.Source needs a Subscriber and a Topic")
+	}
+	// watermill logs every handler start and stop at info: debug for us.
+	wlog := watermill.NewSlogLoggerWithLevelMapping(r.logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	wm, err := message.NewRouter(message.RouterConfig{CloseTimeout: r.set.CloseTimeout}, wlog)
+	if err != nil {
+		return fmt.Errorf("router: %w", err)
+	}
+	wm.AddMiddleware(middleware.Recoverer)
+	wm.AddConsumerHandler("sextant.router", r.set.Source.Topic, r.set.Source.Subscriber, r.HandleMessage)
+	r.wm, r.done = wm, make(chan struct{})
+	go func() {
+		defer close(r.done)
+		// Run's context is not the caller's: Shutdown decides when to stop.
+		if err := wm.Run(context.WithoutCancel(ctx)); err != nil {
+			r.mu.Lock()
+			r.runErr = err
+			r.mu.Unlock()
+		}
+	}()
+	select {
+	case <-wm.Running():
+		return nil
+	case <-r.done:
+		return fmt.Errorf("router: watermill router stopped while starting: %w", r.runErr)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Shutdown stops consuming, lets in-flight batches finish (bounded by
+// Settings.CloseTimeout and ctx) and unregisters the self-metrics. It is safe
+// to call more than once and before Start.
+func (r *Router) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	if r.shutdown {
+		r.mu.Unlock()
+		return nil
+	}
+	r.shutdown = true
+	wm, done := r.wm, r.done
+	r.mu.Unlock()
+	var errs []error
+	if wm != nil {
+		errs = append(errs, wm.Close())
+		select {
+		case <-done:
+		case <-ctx.Done():
+			errs = append(errs, ctx.Err())
+		}
+	}
+	if r.reg != nil {
+		errs = append(errs, r.reg.Unregister())
+	}
+	r.mu.Lock()
+	errs = append(errs, r.runErr)
+	r.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// Stats returns the router's counters.
+func (r *Router) Stats() Stats {
+	s := Stats{
+		Received: r.received.Load(), Routed: r.routed.Load(), Unmatched: r.unmatched.Load(),
+		DecodeErrors: r.decodeErrors.Load(), MissingFields: r.missingFields.Load(), Batches: r.batches.Load(),
+	}
+	for _, inst := range r.table.Load().insts {
+		s.Overflowed += inst.overflowed.Load()
+	}
+	return s
+}
+
+func (r *Router) registerSelfMetrics(meter metric.Meter) error {
+	received, err1 := meter.Int64ObservableCounter("sextant.router.events.received", metric.WithDescription("Events the router received"))
+	routed, err2 := meter.Int64ObservableCounter("sextant.router.events.routed", metric.WithDescription("Events that matched at least one rule"))
+	unmatched, err3 := meter.Int64ObservableCounter("sextant.router.events.unmatched", metric.WithDescription("Events that matched no rule"))
+	dropped, err4 := meter.Int64ObservableCounter("sextant.router.events.dropped", metric.WithDescription("Bus messages or metric recordings dropped, by reason"))
+	batches, err5 := meter.Int64ObservableCounter("sextant.router.batches.received", metric.WithDescription("Bus messages (event batches) the router handled"))
+	overflow, err6 := meter.Int64ObservableCounter("sextant.router.series.overflow", metric.WithDescription("Recordings collapsed into a metric's overflow series because it reached its series limit"))
+	series, err7 := meter.Int64ObservableGauge("sextant.router.series", metric.WithDescription("Label sets held per routed metric"))
+	if err := errors.Join(err1, err2, err3, err4, err5, err6, err7); err != nil {
+		return err
+	}
+	decodeSet := metric.WithAttributes(attribute.String("reason", ReasonDecodeError))
+	missingSet := metric.WithAttributes(attribute.String("reason", ReasonMissingField))
+	reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(received, int64(r.received.Load()))
+		o.ObserveInt64(routed, int64(r.routed.Load()))
+		o.ObserveInt64(unmatched, int64(r.unmatched.Load()))
+		o.ObserveInt64(dropped, int64(r.decodeErrors.Load()), decodeSet)
+		o.ObserveInt64(dropped, int64(r.missingFields.Load()), missingSet)
+		o.ObserveInt64(batches, int64(r.batches.Load()))
+		for _, inst := range r.table.Load().insts {
+			m := metric.WithAttributes(attribute.String("metric", inst.name))
+			o.ObserveInt64(overflow, int64(inst.overflowed.Load()), m)
+			o.ObserveInt64(series, int64(inst.seriesCount()), m)
+		}
+		return nil
+	}, received, routed, unmatched, dropped, batches, overflow, series)
+	if err != nil {
+		return err
+	}
+	r.reg = reg
+	return nil
+}

@@ -1,0 +1,272 @@
+package router_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/goleak"
+
+	"github.com/sextant-telemetry/sextant/events"
+	"github.com/sextant-telemetry/sextant/events/bus"
+	"github.com/sextant-telemetry/sextant/router"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// newTestRouter returns a router recording into a MeterProvider read by a
+// ManualReader.
+func newTestRouter(t testing.TB, cfg router.Config, set router.Settings) (*router.Router, *sdkmetric.ManualReader) {
+	t.Helper()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithCardinalityLimit(0))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	set.MeterProvider = mp
+	r, err := router.New(cfg, set)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
+	return r, reader
+}
+
+// collect returns every data point of metric name as "label=value,..." → value
+// (sum for counters, count for histograms).
+func collect(t testing.TB, reader *sdkmetric.ManualReader, name string) map[string]float64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	out := map[string]float64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != name {
+				continue
+			}
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, p := range d.DataPoints {
+					out[setKey(p.Attributes)] = float64(p.Value)
+				}
+			case metricdata.Sum[float64]:
+				for _, p := range d.DataPoints {
+					out[setKey(p.Attributes)] = p.Value
+				}
+			case metricdata.Histogram[float64]:
+				for _, p := range d.DataPoints {
+					out[setKey(p.Attributes)] = float64(p.Count)
+				}
+			case metricdata.Gauge[float64]:
+				for _, p := range d.DataPoints {
+					out[setKey(p.Attributes)] = p.Value
+				}
+			case metricdata.Gauge[int64]:
+				for _, p := range d.DataPoints {
+					out[setKey(p.Attributes)] = float64(p.Value)
+				}
+			default:
+				t.Fatalf("metric %s: unexpected data %T", name, m.Data)
+			}
+		}
+	}
+	return out
+}
+
+func setKey(s attribute.Set) string {
+	k := ""
+	for i, kv := range s.ToSlice() {
+		if i > 0 {
+			k += ","
+		}
+		k += string(kv.Key) + "=" + kv.Value.Emit()
+	}
+	return k
+}
+
+var (
+	cid1 = events.ID{0x01, 0x99, 0xc3, 0xe0, 0xcc, 0xdb, 0x75, 0x81, 0x87, 0xab, 0x3f, 0x67, 0xda, 0xea, 0xa4, 0xa5}
+	cid2 = events.ID{0x01, 0x99, 0xc3, 0xe0, 0xcc, 0xdb, 0x75, 0x81, 0x87, 0xab, 0x3f, 0x67, 0xda, 0xea, 0xa4, 0xa6}
+)
+
+func stepCompleted(cid events.ID, ns string, ms float64) events.Event {
+	return events.New(events.StepCompleted, cid,
+		events.String("task_uuid", "t"), events.String("step_uuid", "s"), events.String("namespace", ns),
+		events.String("step_name", "linear_step_1"), events.String("result", "success"), events.Float("duration_ms", ms))
+}
+
+var stepRoutes = router.Config{Routes: []router.Route{{
+	Match: events.StepCompleted,
+	Metrics: []router.Metric{
+		{Name: "tasker.steps.successes.total", Type: router.MetricTypeCounter,
+			Labels: map[string]string{"correlation_id": "correlation_id", "namespace": "namespace"}},
+		{Name: "tasker.step.execution.duration", Type: router.MetricTypeHistogram, Unit: "ms", Value: "duration_ms",
+			Labels: map[string]string{"correlation_id": "correlation_id", "namespace": "namespace", "result": "result"}},
+	},
+}}}
+
+func TestRouteRecordsCountersAndHistograms(t *testing.T) {
+	t.Parallel()
+	r, reader := newTestRouter(t, stepRoutes, router.Settings{})
+	ctx := context.Background()
+	for i := range 3 {
+		e := stepCompleted(cid1, "rust_e2e_linear", float64(i))
+		require.Equal(t, 2, r.Route(ctx, &e))
+	}
+	e := stepCompleted(cid2, "other", 7)
+	require.Equal(t, 2, r.Route(ctx, &e))
+
+	c1, c2 := cid1.String(), cid2.String()
+	require.Equal(t, map[string]float64{
+		"correlation_id=" + c1 + ",namespace=rust_e2e_linear": 3,
+		"correlation_id=" + c2 + ",namespace=other":           1,
+	}, collect(t, reader, "tasker.steps.successes.total"))
+	require.Equal(t, map[string]float64{
+		"correlation_id=" + c1 + ",namespace=rust_e2e_linear,result=success": 3,
+		"correlation_id=" + c2 + ",namespace=other,result=success":           1,
+	}, collect(t, reader, "tasker.step.execution.duration"))
+	require.Equal(t, router.Stats{Received: 4, Routed: 4}, r.Stats())
+}
+
+func TestRouteSeriesLimitCollapsesIntoOverflow(t *testing.T) {
+	t.Parallel()
+	cfg := router.Config{Routes: []router.Route{{Match: events.TaskCompleted, Metrics: []router.Metric{{
+		Name: "tasker.tasks.completions.total", Type: router.MetricTypeCounter, SeriesLimit: 2,
+		Labels: map[string]string{"correlation_id": "correlation_id"},
+	}}}}}
+	r, reader := newTestRouter(t, cfg, router.Settings{})
+	ids := make([]events.ID, 5)
+	for i := range ids {
+		ids[i] = events.NewID()
+		for range i + 1 { // id i completes i+1 times
+			e := events.New(events.TaskCompleted, ids[i], events.String("task_uuid", "t"),
+				events.String("task_type", "x"), events.String("namespace", "n"), events.Int("step_count", 4))
+			r.Route(context.Background(), &e)
+		}
+	}
+	got := collect(t, reader, "tasker.tasks.completions.total")
+	require.Equal(t, map[string]float64{
+		"correlation_id=" + ids[0].String(): 1,
+		"correlation_id=" + ids[1].String(): 2,
+		"otel.metric.overflow=true":         3 + 4 + 5,
+	}, got, "nothing is lost: the overflow series holds the rest")
+	require.EqualValues(t, 12, r.Stats().Overflowed)
+	overflow := collect(t, reader, "sextant.router.series.overflow")
+	require.Equal(t, 12.0, overflow["metric=tasker.tasks.completions.total"])
+	require.Equal(t, 2.0, collect(t, reader, "sextant.router.series")["metric=tasker.tasks.completions.total"])
+}
+
+func TestRouteMissingFieldAndUnmatched(t *testing.T) {
+	t.Parallel()
+	r, reader := newTestRouter(t, stepRoutes, router.Settings{})
+	ctx := context.Background()
+	noNamespace := events.New(events.StepCompleted, cid1, events.String("result", "success"), events.Float("duration_ms", 1))
+	require.Equal(t, 0, r.Route(ctx, &noNamespace))
+	other := events.New(events.TaskCompleted, cid1)
+	require.Equal(t, 0, r.Route(ctx, &other))
+	require.Equal(t, router.Stats{Received: 2, Routed: 1, Unmatched: 1, MissingFields: 2}, r.Stats())
+	require.Empty(t, collect(t, reader, "tasker.steps.successes.total"))
+	dropped := collect(t, reader, "sextant.router.events.dropped")
+	require.Equal(t, 2.0, dropped["reason=missing_field"])
+	require.Equal(t, 1.0, collect(t, reader, "sextant.router.events.unmatched")[""])
+}
+
+func TestRouteGlobsAndEnvelopeFields(t *testing.T) {
+	t.Parallel()
+	cfg := router.Config{Routes: []router.Route{
+		{Match: "step.*", Metrics: []router.Metric{{Name: "step.events", Type: router.MetricTypeCounter,
+			Labels: map[string]string{"event": "event_name", "ns": "namespace"}}}},
+		{Match: "**", Metrics: []router.Metric{{Name: "all.events", Type: router.MetricTypeCounter}}},
+	}}
+	r, reader := newTestRouter(t, cfg, router.Settings{})
+	ctx := context.Background()
+	for _, name := range []string{events.StepClaimed, events.StepEnqueued, events.StepEnqueued, events.TaskCompleted} {
+		e := events.New(name, cid1, events.String("namespace", "n1"))
+		r.Route(ctx, &e)
+	}
+	// An event outside the catalog still reaches glob routes.
+	custom := events.New("payment.card.charged", cid1)
+	r.Route(ctx, &custom)
+	require.Equal(t, map[string]float64{"event=step.claimed,ns=n1": 1, "event=step.enqueued,ns=n1": 2},
+		collect(t, reader, "step.events"))
+	require.Equal(t, map[string]float64{"": 5}, collect(t, reader, "all.events"))
+}
+
+func TestRouteValueFieldsAndTypes(t *testing.T) {
+	t.Parallel()
+	cfg := router.Config{Routes: []router.Route{{Match: events.TaskInitialized, Metrics: []router.Metric{
+		{Name: "steps.created", Type: router.MetricTypeCounter, Value: "step_count"},
+		{Name: "steps.last", Type: router.MetricTypeGauge, Value: "step_count"},
+		{Name: "init.ms.sum", Type: router.MetricTypeUpDownCounter, Value: "duration_ms"},
+	}}}}
+	r, reader := newTestRouter(t, cfg, router.Settings{})
+	for _, n := range []int64{4, 3} {
+		e := events.New(events.TaskInitialized, cid1, events.Int("step_count", n), events.Float("duration_ms", 0.5))
+		r.Route(context.Background(), &e)
+	}
+	require.Equal(t, map[string]float64{"": 7}, collect(t, reader, "steps.created"))
+	require.Equal(t, map[string]float64{"": 3}, collect(t, reader, "steps.last"))
+	require.Equal(t, map[string]float64{"": 1}, collect(t, reader, "init.ms.sum"))
+}
+
+func TestHandleMessageBadBatchIsCountedNotFatal(t *testing.T) {
+	t.Parallel()
+	r, reader := newTestRouter(t, stepRoutes, router.Settings{})
+	good := stepCompleted(cid1, "n", 1)
+	for _, payload := range [][]byte{[]byte("not a batch"), events.EncodeBatch([]events.Event{good})[:20], events.EncodeBatch([]events.Event{good})} {
+		msg := newMessage(payload)
+		require.NoError(t, r.HandleMessage(msg))
+	}
+	s := r.Stats()
+	require.EqualValues(t, 2, s.DecodeErrors)
+	require.EqualValues(t, 3, s.Batches)
+	require.EqualValues(t, 1, s.Received)
+	require.Equal(t, 2.0, collect(t, reader, "sextant.router.events.dropped")["reason=decode_error"])
+}
+
+func TestStartConsumesTheBus(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	mem := bus.NewMemory(nil)
+	defer mem.Close()
+	cfg := bus.NewDefaultConfig()
+	cfg.BatchSize = 10
+	r, reader := newTestRouter(t, stepRoutes, router.Settings{Source: router.Source{Subscriber: mem, Topic: cfg.Topic}})
+	require.NoError(t, r.Start(ctx))
+	require.Error(t, r.Start(ctx), "a second Start is refused")
+	pub, err := bus.NewPublisher(mem, cfg)
+	require.NoError(t, err)
+	for i := range 1005 {
+		require.NoError(t, pub.Publish(ctx, stepCompleted(cid1, fmt.Sprint("ns", i%3), 1)))
+	}
+	require.NoError(t, pub.Close(ctx))
+	require.NoError(t, r.Shutdown(ctx))
+	require.NoError(t, r.Shutdown(ctx), "Shutdown is idempotent")
+	got := collect(t, reader, "tasker.steps.successes.total")
+	require.Len(t, got, 3)
+	total := 0.0
+	for _, v := range got {
+		total += v
+	}
+	require.Equal(t, 1005.0, total)
+	require.EqualValues(t, 1005, r.Stats().Routed)
+}
+
+func TestShutdownBeforeStart(t *testing.T) {
+	t.Parallel()
+	r, _ := newTestRouter(t, stepRoutes, router.Settings{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	require.NoError(t, r.Shutdown(ctx))
+	require.Error(t, r.Start(ctx))
+}
+
+func TestNewRejectsInvalidConfig(t *testing.T) {
+	t.Parallel()
+	_, err := router.New(router.Config{Routes: []router.Route{{Match: "no.such_event", Metrics: stepRoutes.Routes[0].Metrics}}},
+		router.Settings{MeterProvider: sdkmetric.NewMeterProvider()})
+	require.ErrorContains(t, err, `routes[0].match: unknown event "no.such_event"`)
+	_, err = router.New(stepRoutes, router.Settings{})
+	require.ErrorContains(t, err, "MeterProvider is required")
+}
