@@ -26,6 +26,12 @@ const (
 	WireVersion = 1
 )
 
+// minEventSize is the fewest bytes an encoded event takes (a one-byte name,
+// two ids, time, version, attribute count); it bounds the count a decoder
+// believes, so that a corrupt count cannot make it allocate far more than
+// the payload's size.
+const minEventSize = 2 + 32 + 1 + 1 + 1
+
 // MaxBatchEvents bounds the event count a decoder accepts in one batch, so a
 // corrupt count cannot make it allocate without bound.
 const MaxBatchEvents = 1 << 20
@@ -109,9 +115,12 @@ func DecodeBatch(payload []byte, dst []Event) ([]Event, error) {
 	if !ok || count > MaxBatchEvents || count > uint64(len(d.s)) {
 		return dst, fmt.Errorf("%w: bad event count at offset 3", ErrDecode)
 	}
+	// Reserve only what the payload can hold, so that a corrupt count
+	// cannot make the decoder allocate far beyond the payload's size.
+	reserve := min(int(count), (len(d.s)-d.off)/minEventSize)
 	start := len(dst)
-	dst = growEvents(dst, int(count))
-	attrs := make([]Attr, 0, int(count)*6)
+	dst = growEvents(dst, reserve)
+	attrs := make([]Attr, 0, reserve*8) // lifecycle events carry 3–9 attributes
 	for i := 0; i < int(count); i++ {
 		var e Event
 		var err error
