@@ -3,12 +3,14 @@ package router_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
+	"github.com/sextant-telemetry/sextant/config"
 	"github.com/sextant-telemetry/sextant/events"
 	"github.com/sextant-telemetry/sextant/events/bus"
 	"github.com/sextant-telemetry/sextant/router"
@@ -112,5 +114,30 @@ func BenchmarkEndToEnd(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	if got := r.Stats().Routed; got != uint64(b.N) {
 		b.Fatalf("routed %d of %d events", got, b.N)
+	}
+}
+
+// BenchmarkRouteDefaultMapping routes the events of one task (testdata/one_task)
+// through the embedded default: 1–2 metrics per event, correlation_id labels,
+// 100 tasks' worth of series.
+func BenchmarkRouteDefaultMapping(b *testing.B) {
+	cfg, err := config.Default(noExporters{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, _ := newTestRouter(b, cfg.Router, router.Settings{})
+	var evs []events.Event
+	for _, e := range readEvents(b, "testdata/one_task/events.jsonl") {
+		for task := range 100 {
+			e.CorrelationID[15] = byte(task)
+			e.Attrs = slices.Clone(e.Attrs)
+			evs = append(evs, e)
+		}
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		r.Route(ctx, &evs[i%len(evs)])
 	}
 }

@@ -70,7 +70,7 @@ func (noExporters) Create(context.Context, exporters.Config, exporters.Settings)
 	return nil, fmt.Errorf("not used")
 }
 
-func readEvents(t *testing.T, path string) []events.Event {
+func readEvents(t testing.TB, path string) []events.Event {
 	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)
