@@ -122,8 +122,10 @@ func (r *Router) Route(ctx context.Context, e *events.Event) int {
 			continue
 		}
 		r.missingFields.Add(1)
-		r.logger.Debug("event lacks a field a rule needs; metric skipped",
-			"event", e.Name, "event_id", e.ID.String(), "correlation_id", e.CorrelationID.String(), "metric", b.inst.name)
+		if r.logger.Enabled(ctx, slog.LevelDebug) { // formatting the ids allocates
+			r.logger.DebugContext(ctx, "event lacks a field a rule needs; metric skipped",
+				"event", e.Name, "event_id", e.ID.String(), "correlation_id", e.CorrelationID.String(), "metric", b.inst.name)
+		}
 	}
 	r.routed.Add(1)
 	return n

@@ -80,7 +80,7 @@ func setKey(s attribute.Set) string {
 		if i > 0 {
 			k += ","
 		}
-		k += string(kv.Key) + "=" + kv.Value.Emit()
+		k += string(kv.Key) + "=" + kv.Value.String()
 	}
 	return k
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"runtime"
 	"runtime/debug"
 
@@ -99,31 +100,52 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	path := fs.String("config", "", "configuration `FILE` (default: the embedded default)")
-	listen := fs.String("listen", "", "HTTP listen `ADDR` (overrides server.listen)")
-	logLevel := fs.String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
-	if err := parseFlags(fs, args, stderr); err != nil {
-		return err
+// serviceFlags are the flags run and demo share.
+type serviceFlags struct {
+	config, listen, logLevel *string
+}
+
+func addServiceFlags(fs *flag.FlagSet, defaultLevel string) serviceFlags {
+	return serviceFlags{
+		config:   fs.String("config", "", "configuration `FILE` (default: the embedded default)"),
+		listen:   fs.String("listen", "", "HTTP listen `ADDR` (overrides server.listen)"),
+		logLevel: fs.String("log-level", defaultLevel, "log `LEVEL` on stderr: debug, info, warn or error"),
 	}
-	cfg, err := loadConfig(*path)
+}
+
+// startService loads the configuration the flags name, then builds and
+// starts the service; on failure nothing is left running.
+func startService(ctx context.Context, f serviceFlags, stderr io.Writer) (*service, *slog.Logger, error) {
+	logger, err := newLogger(stderr, *f.logLevel)
 	if err != nil {
-		return err
+		return nil, nil, usageError{err}
 	}
-	if *listen != "" {
-		cfg.Server.Listen = *listen
-	}
-	logger, err := newLogger(stderr, *logLevel)
+	cfg, err := loadConfig(*f.config)
 	if err != nil {
-		return usageError{err}
+		return nil, nil, err
+	}
+	if *f.listen != "" {
+		cfg.Server.Listen = *f.listen
 	}
 	svc, err := newService(ctx, cfg, logger)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if err := svc.Start(ctx); err != nil {
-		return errors.Join(err, svc.Shutdown(context.WithoutCancel(ctx)))
+		return nil, nil, errors.Join(err, svc.Shutdown(context.WithoutCancel(ctx)))
+	}
+	return svc, logger, nil
+}
+
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	sf := addServiceFlags(fs, "info")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	svc, logger, err := startService(ctx, sf, stderr)
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "sextant %s: serving http://%s/metrics (Ctrl-C to stop)\n", Version, svc.Addr())
 	<-ctx.Done()

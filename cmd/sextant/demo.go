@@ -37,38 +37,21 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Float64Var(&o.failRate, "fail-rate", 0, "probability in [0,1] that a step fails")
 	fs.IntVar(&o.workers, "workers", lifecycle.DefaultWorkers, "worker goroutines per namespace")
 	fs.BoolVar(&o.exit, "exit", false, "exit when the tasks are done instead of serving until interrupted")
-	path := fs.String("config", "", "configuration `FILE` (default: the embedded default)")
-	listen := fs.String("listen", "", "HTTP listen `ADDR` (overrides server.listen)")
-	logLevel := fs.String("log-level", "warn", "log `LEVEL` on stderr: debug, info, warn or error")
+	sf := addServiceFlags(fs, "warn")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	if o.tasks < 0 {
 		return usageError{fmt.Errorf("--tasks must not be negative, got %d", o.tasks)}
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	if *listen != "" {
-		cfg.Server.Listen = *listen
-	}
-	logger, err := newLogger(stderr, *logLevel)
-	if err != nil {
-		return usageError{err}
-	}
 	ecfg := lifecycle.NewDefaultEngineConfig()
 	ecfg.FailRate, ecfg.Workers = o.failRate, o.workers
 	if err := ecfg.Validate(); err != nil {
 		return usageError{err}
 	}
-
-	svc, err := newService(ctx, cfg, logger)
+	svc, logger, err := startService(ctx, sf, stderr)
 	if err != nil {
 		return err
-	}
-	if err := svc.Start(ctx); err != nil {
-		return errors.Join(err, svc.Shutdown(context.WithoutCancel(ctx)))
 	}
 	engine, err := lifecycle.New(ecfg, lifecycle.Settings{Publisher: svc.Publisher(), Logger: logger.With("component", "engine")})
 	if err == nil {

@@ -322,6 +322,8 @@ func TestUsageErrors(t *testing.T) {
 		{"check without config", []string{"check"}, 2},
 		{"stray argument", []string{"demo", "extra"}, 2},
 		{"bad log level", []string{"run", "--log-level", "loud", "--listen", "127.0.0.1:0"}, 2},
+		{"bad fail rate", []string{"demo", "--fail-rate", "2", "--listen", "127.0.0.1:0"}, 2},
+		{"negative tasks", []string{"demo", "--tasks", "-1", "--listen", "127.0.0.1:0"}, 2},
 		{"version", []string{"version"}, 0},
 		{"help", []string{"help"}, 0},
 	}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestDependencyDirection enforces the layout's import rules (DESIGN.md,
+// STYLE.md): arrows point toward events and exporters, and nothing but cmd
+// imports concrete exporters.
+func TestDependencyDirection(t *testing.T) {
+	t.Parallel()
+	const mod = "github.com/sextant-telemetry/sextant/"
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}:{{join .Imports ","}}`, "../../...").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	// allowed lists, per package, the module packages it may import; an
+	// import not listed (and not outside the module) fails the test.
+	allowed := map[string][]string{
+		"events":               {},
+		"events/bus":           {"events"},
+		"lifecycle":            {"events"},
+		"router":               {"events", "exporters"},
+		"exporters":            {},
+		"exporters/prometheus": {"exporters"},
+		"config":               {"events", "events/bus", "router", "exporters"},
+	}
+	// forbidden external imports, per package.
+	forbidden := map[string][]string{
+		"events":    {"go.opentelemetry.io/", "go.yaml.in/", "github.com/ThreeDotsLabs/"},
+		"lifecycle": {"go.opentelemetry.io/", "go.yaml.in/", "github.com/ThreeDotsLabs/"},
+		"router":    {"go.yaml.in/"},
+		"exporters": {"go.yaml.in/", "github.com/ThreeDotsLabs/"},
+	}
+	seen := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, imports, _ := strings.Cut(line, ":")
+		rel := strings.TrimPrefix(pkg, mod)
+		if rel == "cmd/sextant" {
+			continue
+		}
+		allow, ok := allowed[rel]
+		require.True(t, ok, "package %s has no rule here: add one", rel)
+		seen++
+		for _, imp := range strings.Split(imports, ",") {
+			if strings.HasPrefix(imp, mod) {
+				require.Contains(t, allow, strings.TrimPrefix(imp, mod), "%s must not import %s", rel, imp)
+			}
+			for _, f := range forbidden[rel] {
+				require.False(t, strings.HasPrefix(imp, f), "%s must not import %s", rel, imp)
+			}
+		}
+	}
+	require.Equal(t, len(allowed), seen)
+}
