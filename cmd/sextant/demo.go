@@ -44,6 +44,9 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if o.tasks < 0 {
 		return usageError{fmt.Errorf("--tasks must not be negative, got %d", o.tasks)}
 	}
+	if _, ok := lifecycle.NewDefaultRegistry().Workflow(o.workflow); !ok {
+		return usageError{fmt.Errorf("--workflow: unknown workflow %q (known: %s)", o.workflow, strings.Join(lifecycle.NewDefaultRegistry().Names(), ", "))}
+	}
 	ecfg := lifecycle.NewDefaultEngineConfig()
 	ecfg.FailRate, ecfg.Workers = o.failRate, o.workers
 	if err := ecfg.Validate(); err != nil {

@@ -324,6 +324,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad log level", []string{"run", "--log-level", "loud", "--listen", "127.0.0.1:0"}, 2},
 		{"bad fail rate", []string{"demo", "--fail-rate", "2", "--listen", "127.0.0.1:0"}, 2},
 		{"negative tasks", []string{"demo", "--tasks", "-1", "--listen", "127.0.0.1:0"}, 2},
+		{"unknown workflow", []string{"demo", "--workflow", "nope", "--listen", "127.0.0.1:0"}, 2},
 		{"version", []string{"version"}, 0},
 		{"help", []string{"help"}, 0},
 	}
