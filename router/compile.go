@@ -68,14 +68,16 @@ func compile(cfg Config, meter metric.Meter) (*table, error) {
 	}
 	t := &table{exact: map[string][]*binding{}}
 	byName := map[string]*instrument{}
-	for _, r := range cfg.Routes {
-		pat, _ := compilePattern(r.Match) // validated above
-		var bs []*binding
+	intValued := intValuedMetrics(cfg)
+	pats := make([]pattern, len(cfg.Routes))
+	perRoute := make([][]*binding, len(cfg.Routes))
+	for i, r := range cfg.Routes {
+		pats[i], _ = compilePattern(r.Match) // validated above
 		for _, m := range r.Metrics {
 			inst, ok := byName[m.Name]
 			if !ok {
 				var err error
-				if inst, err = newInstrument(meter, m, limit); err != nil {
+				if inst, err = newInstrument(meter, m, limit, intValued[m.Name]); err != nil {
 					return nil, err
 				}
 				byName[m.Name] = inst
@@ -85,22 +87,20 @@ func compile(cfg Config, meter metric.Meter) (*table, error) {
 			for _, k := range inst.labelKeys {
 				b.labels = append(b.labels, newSource(m.Labels[string(k)]))
 			}
-			bs = append(bs, b)
+			perRoute[i] = append(perRoute[i], b)
 		}
-		if pat.literal {
-			t.exact[r.Match] = append(t.exact[r.Match], bs...)
-			continue
+		if !pats[i].literal {
+			t.globs = append(t.globs, globRoute{pat: pats[i], bindings: perRoute[i]})
 		}
-		t.globs = append(t.globs, globRoute{pat: pat, bindings: bs})
 	}
-	// Resolve globs for every catalog name now, in route order, so that the
-	// hot path is one map lookup for every known event.
+	// Resolve every catalog name now, in route order, so that the hot path
+	// is one map lookup for every known event. Validation guarantees that
+	// literal patterns are catalog names.
 	for _, s := range events.Catalog() {
 		var bs []*binding
-		for _, r := range cfg.Routes {
-			pat, _ := compilePattern(r.Match)
-			if pat.match(s.Name) {
-				bs = append(bs, t.bindingsOf(r)...)
+		for i, p := range pats {
+			if p.match(s.Name) {
+				bs = append(bs, perRoute[i]...)
 			}
 		}
 		if len(bs) > 0 {
@@ -110,18 +110,21 @@ func compile(cfg Config, meter metric.Meter) (*table, error) {
 	return t, nil
 }
 
-// bindingsOf finds the bindings compiled for route r (by pattern text; routes
-// with equal patterns were merged in order).
-func (t *table) bindingsOf(r Route) []*binding {
-	if bs, ok := t.exact[r.Match]; ok {
-		return bs
-	}
-	for _, g := range t.globs {
-		if g.pat.text == r.Match {
-			return g.bindings
+// intValuedMetrics reports, per metric name, whether every definition counts
+// integers (adds 1 or adds an integer field): only then is the counter an
+// integer counter, which would otherwise truncate a float value.
+func intValuedMetrics(cfg Config) map[string]bool {
+	out := map[string]bool{}
+	for _, r := range cfg.Routes {
+		for _, m := range r.Metrics {
+			isInt := m.Type == MetricTypeCounter && (m.Value == "" || valueIsInt(m.Value))
+			if prev, ok := out[m.Name]; ok {
+				isInt = isInt && prev
+			}
+			out[m.Name] = isInt
 		}
 	}
-	return nil
+	return out
 }
 
 // lookup returns the bindings for an event name.
@@ -141,8 +144,8 @@ func (t *table) lookup(name string) []*binding {
 	return bs
 }
 
-func newInstrument(meter metric.Meter, m Metric, defaultLimit int) (*instrument, error) {
-	inst := &instrument{name: m.Name, typ: m.Type, limit: m.SeriesLimit, series: map[string]*series{}}
+func newInstrument(meter metric.Meter, m Metric, defaultLimit int, intValued bool) (*instrument, error) {
+	inst := &instrument{name: m.Name, typ: m.Type, limit: m.SeriesLimit, intValued: intValued, series: map[string]*series{}}
 	if inst.limit == 0 {
 		inst.limit = defaultLimit
 	}
@@ -154,7 +157,6 @@ func newInstrument(meter metric.Meter, m Metric, defaultLimit int) (*instrument,
 	var err error
 	switch m.Type {
 	case MetricTypeCounter:
-		inst.intValued = m.Value == "" || valueIsInt(m.Value)
 		if inst.intValued {
 			inst.intCounter, err = meter.Int64Counter(m.Name, metric.WithUnit(m.Unit), metric.WithDescription(m.Description))
 		} else {

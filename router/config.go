@@ -216,6 +216,10 @@ func (m Metric) conflict(o Metric) string {
 		return "label set"
 	case !slices.Equal(m.Buckets, o.Buckets):
 		return "bucket list"
+	case m.Description != o.Description:
+		return "description"
+	case m.SeriesLimit != o.SeriesLimit:
+		return "series_limit"
 	}
 	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sextant-telemetry/sextant/events"
+	"github.com/sextant-telemetry/sextant/events/bus"
 )
 
 // ScopeName is the instrumentation scope of every routed metric and of the
@@ -24,7 +26,7 @@ const ScopeName = "github.com/sextant-telemetry/sextant/router"
 
 // Drop reasons, the values of the reason label of sextant_router_events_dropped_total.
 const (
-	ReasonDecodeError  = "decode_error"  // a bus message that is not a valid batch
+	ReasonDecodeError  = "decode_error"  // events in a bus message that is not a valid batch
 	ReasonMissingField = "missing_field" // an event lacking a field a rule needs
 )
 
@@ -57,6 +59,7 @@ type Router struct {
 	routed        atomic.Uint64
 	unmatched     atomic.Uint64
 	decodeErrors  atomic.Uint64
+	undecoded     atomic.Uint64
 	missingFields atomic.Uint64
 	batches       atomic.Uint64
 
@@ -64,9 +67,9 @@ type Router struct {
 
 	mu       sync.Mutex // guards wm, done, shutdown
 	wm       *message.Router
-	done     chan struct{}
+	done     chan struct{} // closed when the watermill router's Run returned
 	shutdown bool
-	runErr   error
+	runErr   error // Run's result; read only after done is closed
 }
 
 // Stats is a point-in-time copy of the router's counters.
@@ -75,6 +78,7 @@ type Stats struct {
 	Routed        uint64 // events that matched at least one rule
 	Unmatched     uint64 // events that matched no rule
 	DecodeErrors  uint64 // bus messages that were not valid batches
+	Undecoded     uint64 // events in those messages, per their sextant_events metadata (1 when absent)
 	MissingFields uint64 // metric recordings skipped for a missing field
 	Batches       uint64 // bus messages handled
 	Overflowed    uint64 // recordings collapsed into overflow series
@@ -142,9 +146,14 @@ func (r *Router) HandleMessage(msg *message.Message) error {
 	defer eventBufs.Put(bufp)
 	evs, err := events.DecodeBatch(msg.Payload, (*bufp)[:0])
 	if err != nil {
+		lost := uint64(1)
+		if n, perr := strconv.ParseUint(msg.Metadata.Get(bus.MetadataEvents), 10, 32); perr == nil && n > 0 {
+			lost = n
+		}
 		r.decodeErrors.Add(1)
+		r.undecoded.Add(lost)
 		r.logger.Warn("dropped a bus message that is not a valid event batch",
-			"message_id", msg.UUID, "bytes", len(msg.Payload), "error", err)
+			"message_id", msg.UUID, "bytes", len(msg.Payload), "events_lost", lost, "error", err)
 		return nil
 	}
 	ctx := msg.Context()
@@ -161,39 +170,41 @@ func (r *Router) HandleMessage(msg *message.Message) error {
 // are not missed, or with the error that prevented it.
 func (r *Router) Start(ctx context.Context) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.shutdown {
+		r.mu.Unlock()
 		return errors.New("router: Start after Shutdown")
 	}
 	if r.wm != nil {
+		r.mu.Unlock()
 		return errors.New("router: already started")
 	}
 	if r.set.Source.Subscriber == nil || r.set.Source.Topic == "" {
+		r.mu.Unlock()
 		return errors.New("router: Settings.Source needs a Subscriber and a Topic")
 	}
 	// watermill logs every handler start and stop at info: debug for us.
 	wlog := watermill.NewSlogLoggerWithLevelMapping(r.logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 	wm, err := message.NewRouter(message.RouterConfig{CloseTimeout: r.set.CloseTimeout}, wlog)
 	if err != nil {
+		r.mu.Unlock()
 		return fmt.Errorf("router: %w", err)
 	}
 	wm.AddMiddleware(middleware.Recoverer)
 	wm.AddConsumerHandler("sextant.router", r.set.Source.Topic, r.set.Source.Subscriber, r.HandleMessage)
-	r.wm, r.done = wm, make(chan struct{})
+	done := make(chan struct{})
+	r.wm, r.done = wm, done
+	r.mu.Unlock()
 	go func() {
-		defer close(r.done)
 		// Run's context is not the caller's: Shutdown decides when to stop.
-		if err := wm.Run(context.WithoutCancel(ctx)); err != nil {
-			r.mu.Lock()
-			r.runErr = err
-			r.mu.Unlock()
-		}
+		// runErr is written before done is closed and read only after.
+		r.runErr = wm.Run(context.WithoutCancel(ctx))
+		close(done)
 	}()
 	select {
 	case <-wm.Running():
 		return nil
-	case <-r.done:
-		return fmt.Errorf("router: watermill router stopped while starting: %w", r.runErr)
+	case <-done:
+		return fmt.Errorf("router: consuming %q: %w", r.set.Source.Topic, r.runErr)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -213,19 +224,38 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	r.mu.Unlock()
 	var errs []error
 	if wm != nil {
-		errs = append(errs, wm.Close())
-		select {
-		case <-done:
-		case <-ctx.Done():
-			errs = append(errs, ctx.Err())
-		}
+		errs = append(errs, r.stopWatermill(ctx, wm, done))
 	}
 	if r.reg != nil {
 		errs = append(errs, r.reg.Unregister())
 	}
-	r.mu.Lock()
-	errs = append(errs, r.runErr)
-	r.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// stopWatermill closes the watermill router and waits, bounded by ctx, until
+// Close has drained the handlers and Run has returned. If Run already
+// returned (its subscription failed), there is nothing to drain: Close would
+// only wait out CloseTimeout. When ctx ends first, Close goes on in the
+// background and ends within CloseTimeout.
+func (r *Router) stopWatermill(ctx context.Context, wm *message.Router, done chan struct{}) error {
+	select {
+	case <-done:
+		return r.runErr
+	default:
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- wm.Close() }()
+	var errs []error
+	for closed != nil || done != nil {
+		select {
+		case err := <-closed:
+			errs, closed = append(errs, err), nil
+		case <-done:
+			errs, done = append(errs, r.runErr), nil
+		case <-ctx.Done():
+			return errors.Join(append(errs, fmt.Errorf("router: shutdown: %w", ctx.Err()))...)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -233,7 +263,7 @@ func (r *Router) Shutdown(ctx context.Context) error {
 func (r *Router) Stats() Stats {
 	s := Stats{
 		Received: r.received.Load(), Routed: r.routed.Load(), Unmatched: r.unmatched.Load(),
-		DecodeErrors: r.decodeErrors.Load(), MissingFields: r.missingFields.Load(), Batches: r.batches.Load(),
+		DecodeErrors: r.decodeErrors.Load(), Undecoded: r.undecoded.Load(), MissingFields: r.missingFields.Load(), Batches: r.batches.Load(),
 	}
 	for _, inst := range r.table.Load().insts {
 		s.Overflowed += inst.overflowed.Load()
@@ -245,7 +275,7 @@ func (r *Router) registerSelfMetrics(meter metric.Meter) error {
 	received, err1 := meter.Int64ObservableCounter("sextant.router.events.received", metric.WithDescription("Events the router received"))
 	routed, err2 := meter.Int64ObservableCounter("sextant.router.events.routed", metric.WithDescription("Events that matched at least one rule"))
 	unmatched, err3 := meter.Int64ObservableCounter("sextant.router.events.unmatched", metric.WithDescription("Events that matched no rule"))
-	dropped, err4 := meter.Int64ObservableCounter("sextant.router.events.dropped", metric.WithDescription("Bus messages or metric recordings dropped, by reason"))
+	dropped, err4 := meter.Int64ObservableCounter("sextant.router.events.dropped", metric.WithDescription("Events dropped (decode_error) or metric recordings skipped (missing_field)"))
 	batches, err5 := meter.Int64ObservableCounter("sextant.router.batches.received", metric.WithDescription("Bus messages (event batches) the router handled"))
 	overflow, err6 := meter.Int64ObservableCounter("sextant.router.series.overflow", metric.WithDescription("Recordings collapsed into a metric's overflow series because it reached its series limit"))
 	series, err7 := meter.Int64ObservableGauge("sextant.router.series", metric.WithDescription("Label sets held per routed metric"))
@@ -258,7 +288,7 @@ func (r *Router) registerSelfMetrics(meter metric.Meter) error {
 		o.ObserveInt64(received, int64(r.received.Load()))
 		o.ObserveInt64(routed, int64(r.routed.Load()))
 		o.ObserveInt64(unmatched, int64(r.unmatched.Load()))
-		o.ObserveInt64(dropped, int64(r.decodeErrors.Load()), decodeSet)
+		o.ObserveInt64(dropped, int64(r.undecoded.Load()), decodeSet)
 		o.ObserveInt64(dropped, int64(r.missingFields.Load()), missingSet)
 		o.ObserveInt64(batches, int64(r.batches.Load()))
 		for _, inst := range r.table.Load().insts {

@@ -17,7 +17,13 @@ import (
 	"github.com/sextant-telemetry/sextant/router"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// watermill v1.5.1 leaks this goroutine when a handler's Subscribe
+	// fails: it waits on a WaitGroup that the never-started handler will
+	// never release (TestStartFailsFastOnABrokenSubscriber). Nothing of
+	// ours can stop it.
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/ThreeDotsLabs/watermill/message.(*Router).watchAllHandlersStopped.func1"))
+}
 
 // newTestRouter returns a router recording into a MeterProvider read by a
 // ManualReader.
@@ -269,4 +275,72 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 	require.ErrorContains(t, err, `routes[0].match: unknown event "no.such_event"`)
 	_, err = router.New(stepRoutes, router.Settings{})
 	require.ErrorContains(t, err, "MeterProvider is required")
+}
+
+func TestHandleMessageCountsTheEventsOfABadBatch(t *testing.T) {
+	t.Parallel()
+	r, reader := newTestRouter(t, stepRoutes, router.Settings{})
+	msg := newMessage([]byte("SX\x01garbage"))
+	msg.Metadata.Set(bus.MetadataEvents, "7")
+	require.NoError(t, r.HandleMessage(msg))
+	require.EqualValues(t, 1, r.Stats().DecodeErrors)
+	require.EqualValues(t, 7, r.Stats().Undecoded)
+	require.Equal(t, 7.0, collect(t, reader, "sextant.router.events.dropped")["reason=decode_error"])
+}
+
+// Routes with the same pattern each record their own metrics, once.
+func TestRouteDuplicatePatterns(t *testing.T) {
+	t.Parallel()
+	counter := func(name string) []router.Metric {
+		return []router.Metric{{Name: name, Type: router.MetricTypeCounter}}
+	}
+	cfg := router.Config{Routes: []router.Route{
+		{Match: events.StepEnqueued, Metrics: counter("a")},
+		{Match: events.StepEnqueued, Metrics: counter("b")},
+		{Match: "step.*", Metrics: counter("c")},
+		{Match: "step.*", Metrics: counter("d")},
+	}}
+	r, reader := newTestRouter(t, cfg, router.Settings{})
+	e := events.New(events.StepEnqueued, cid1)
+	require.Equal(t, 4, r.Route(context.Background(), &e))
+	custom := events.New("step.custom", cid1) // outside the catalog: globs only
+	require.Equal(t, 2, r.Route(context.Background(), &custom))
+	for name, want := range map[string]float64{"a": 1, "b": 1, "c": 2, "d": 2} {
+		require.Equal(t, map[string]float64{"": want}, collect(t, reader, name), name)
+	}
+}
+
+// A counter fed a float field by one route and counting events in another
+// must not truncate the floats.
+func TestCounterMixingCountsAndFloatValues(t *testing.T) {
+	t.Parallel()
+	cfg := router.Config{Routes: []router.Route{
+		{Match: events.StepEnqueued, Metrics: []router.Metric{{Name: "work", Type: router.MetricTypeCounter}}},
+		{Match: events.StepCompleted, Metrics: []router.Metric{{Name: "work", Type: router.MetricTypeCounter, Value: "duration_ms"}}},
+	}}
+	r, reader := newTestRouter(t, cfg, router.Settings{})
+	for range 10 {
+		e := stepCompleted(cid1, "n", 0.9)
+		r.Route(context.Background(), &e)
+	}
+	e := events.New(events.StepEnqueued, cid1)
+	r.Route(context.Background(), &e)
+	require.InDelta(t, 10.0, collect(t, reader, "work")[""], 1e-9)
+}
+
+// A subscription that fails makes Start return its error at once, and
+// Shutdown does not wait out the close timeout.
+func TestStartFailsFastOnABrokenSubscriber(t *testing.T) {
+	t.Parallel()
+	mem := bus.NewMemory(nil)
+	require.NoError(t, mem.Close()) // Subscribe now fails
+	r, _ := newTestRouter(t, stepRoutes, router.Settings{Source: router.Source{Subscriber: mem, Topic: "t"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := r.Start(ctx)
+	require.Error(t, err)
+	require.NotErrorIs(t, err, context.DeadlineExceeded, "Start must report the subscription error, not wait for its context")
+	require.ErrorContains(t, err, `consuming "t"`)
+	require.Error(t, r.Shutdown(ctx), "Shutdown reports the failure again")
+	require.NoError(t, ctx.Err(), "Shutdown must not wait out the close timeout")
 }

@@ -21,6 +21,10 @@ import (
 // from: what Prometheus would compute from the same buckets.
 const stepLatencyMetric = "tasker.step.execution.duration"
 
+// maxDemoTasks bounds --tasks: the demo keeps a handle per task to verify
+// its result.
+const maxDemoTasks = 100_000_000
+
 type demoOptions struct {
 	tasks    int
 	workflow string
@@ -41,8 +45,8 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
-	if o.tasks < 0 {
-		return usageError{fmt.Errorf("--tasks must not be negative, got %d", o.tasks)}
+	if o.tasks < 0 || o.tasks > maxDemoTasks {
+		return usageError{fmt.Errorf("--tasks must be between 0 and %d, got %d", maxDemoTasks, o.tasks)}
 	}
 	if _, ok := lifecycle.NewDefaultRegistry().Workflow(o.workflow); !ok {
 		return usageError{fmt.Errorf("--workflow: unknown workflow %q (known: %s)", o.workflow, strings.Join(lifecycle.NewDefaultRegistry().Names(), ", "))}
@@ -71,6 +75,12 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 
 	sum, err := runTasks(ctx, o, engine, svc, stdout)
+	if err != nil && ctx.Err() != nil {
+		// Interrupted while tasks run: an orderly stop, not a failure.
+		s := engine.Stats()
+		fmt.Fprintf(stdout, "\ninterrupted after %d of %d tasks; shutting down\n", s.TasksCompleted+s.TasksFailed, o.tasks)
+		return stop()
+	}
 	if err != nil {
 		return errors.Join(err, stop())
 	}
@@ -98,7 +108,7 @@ type demoSummary struct {
 func runTasks(ctx context.Context, o demoOptions, engine *lifecycle.Engine, svc *service, stdout io.Writer) (demoSummary, error) {
 	start := time.Now()
 	p := newProgress(stdout, o.tasks)
-	handles := make([]*lifecycle.TaskHandle, 0, o.tasks)
+	handles := make([]*lifecycle.TaskHandle, 0, min(o.tasks, 1<<16))
 	submitted := make(chan error, 1)
 	go func() {
 		defer close(submitted)
@@ -128,6 +138,7 @@ func runTasks(ctx context.Context, o demoOptions, engine *lifecycle.Engine, svc 
 			s := engine.Stats()
 			p.update(int(s.TasksCompleted+s.TasksFailed), svc.router.Stats().Received, time.Since(start))
 		case <-ctx.Done():
+			<-submitted // Submit honours ctx: the submitting goroutine ends promptly
 			return demoSummary{}, ctx.Err()
 		}
 	}
@@ -216,12 +227,12 @@ func printSummary(w io.Writer, o demoOptions, s demoSummary, svc *service) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "tasks\tsubmitted %d\tcompleted %d\tfailed %d\t\n", s.engine.TasksSubmitted, s.engine.TasksCompleted, s.engine.TasksFailed)
 	fmt.Fprintf(tw, "steps\texecuted %d\tsucceeded %d\tfailed %d\t\n", s.engine.StepsExecuted, s.engine.StepsSucceeded, s.engine.StepsFailed)
-	fmt.Fprintf(tw, "events\tpublished %d\trouted %d\tunmatched %d\tdropped %d\n", s.published, st.Routed, st.Unmatched, st.DecodeErrors+st.MissingFields)
+	fmt.Fprintf(tw, "events\tpublished %d\trouted %d\tunmatched %d\tdropped %d\n", s.published, st.Routed, st.Unmatched, st.Undecoded+st.MissingFields)
 	fmt.Fprintf(tw, "throughput\t%s events/s\tover %s\t\t\n", rate(s.received, s.elapsed), s.elapsed.Round(time.Microsecond))
 	if q, ok := stepLatency(svc); ok {
 		fmt.Fprintf(tw, "step execution (ms)\tp50 %s\tp95 %s\tp99 %s\t\n", fmtMS(q[0]), fmtMS(q[1]), fmtMS(q[2]))
 	} else {
-		fmt.Fprintf(tw, "step execution (ms)\tn/a (the configuration has no %s histogram)\t\t\t\n", stepLatencyMetric)
+		fmt.Fprintf(tw, "step execution (ms)\tn/a (no %s data: not mapped, or no step ran)\t\t\t\n", stepLatencyMetric)
 	}
 	fmt.Fprintf(tw, "results\t%d verified\t%d wrong\t\t\n", s.verified, s.wrong)
 	_ = tw.Flush()

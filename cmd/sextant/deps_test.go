@@ -22,7 +22,7 @@ func TestDependencyDirection(t *testing.T) {
 		"events":               {},
 		"events/bus":           {"events"},
 		"lifecycle":            {"events"},
-		"router":               {"events", "exporters"},
+		"router":               {"events", "events/bus", "exporters"},
 		"exporters":            {},
 		"exporters/prometheus": {"exporters"},
 		"config":               {"events", "events/bus", "router", "exporters"},

@@ -129,14 +129,14 @@ func total(t *testing.T, fams map[string]*dto.MetricFamily, name string) float64
 	return sum
 }
 
-// seedRow is one line of shared/seed-metrics.tsv.
+// seedRow is one line of docs/seed-metrics.tsv, the reference documents'
+// table of every metric they name (a copy of shared/seed-metrics.tsv).
 type seedRow struct{ domain, otelName, promName, typ, unit, labels, status string }
 
 func seedMetrics(t *testing.T) []seedRow {
 	t.Helper()
-	path := filepath.Join("..", "..", "..", "shared", "seed-metrics.tsv")
-	f, err := os.Open(path)
-	require.NoError(t, err, "the seed metric table is read from the shared/ directory beside the repository")
+	f, err := os.Open(filepath.Join("..", "..", "docs", "seed-metrics.tsv"))
+	require.NoError(t, err)
 	defer f.Close()
 	r := csv.NewReader(f)
 	r.Comma, r.Comment, r.FieldsPerRecord, r.LazyQuotes = '\t', '#', 7, true
@@ -218,6 +218,28 @@ func TestDemoReproducesSeedVerificationFlow(t *testing.T) {
 		require.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, labels["correlation_id"])
 	}
 	promtoolCheck(t, body)
+}
+
+// TestDemoInterruptedWhileRunning: Ctrl-C before the tasks are done is an
+// orderly stop with exit code 0.
+func TestDemoInterruptedWhileRunning(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &lockedBuffer{}
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, []string{"demo", "--tasks", "50000000", "--listen", "127.0.0.1:0"}, out, io.Discard)
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "progress:") }, 60*time.Second, 10*time.Millisecond)
+	cancel()
+	select {
+	case err := <-errc:
+		require.NoError(t, err)
+		require.Equal(t, 0, exitCode(err, io.Discard))
+		require.Contains(t, out.String(), "interrupted after")
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not stop within 30s of the interrupt")
+	}
 }
 
 func TestDemoWithFailures(t *testing.T) {
@@ -324,6 +346,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad log level", []string{"run", "--log-level", "loud", "--listen", "127.0.0.1:0"}, 2},
 		{"bad fail rate", []string{"demo", "--fail-rate", "2", "--listen", "127.0.0.1:0"}, 2},
 		{"negative tasks", []string{"demo", "--tasks", "-1", "--listen", "127.0.0.1:0"}, 2},
+		{"too many tasks", []string{"demo", "--tasks", "100000000000000", "--listen", "127.0.0.1:0"}, 2},
 		{"unknown workflow", []string{"demo", "--workflow", "nope", "--listen", "127.0.0.1:0"}, 2},
 		{"version", []string{"version"}, 0},
 		{"help", []string{"help"}, 0},

@@ -94,6 +94,7 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 		MeterProvider: s.mp,
 		Logger:        logger.With("component", "router"),
 		Source:        router.Source{Subscriber: s.mem, Topic: cfg.Bus.Topic},
+		CloseTimeout:  shutdownTimeout,
 	})
 	if err != nil {
 		return nil, errors.Join(err, s.Shutdown(ctx))
@@ -175,7 +176,9 @@ func (s *service) Shutdown(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
-	s.logger.Info("sextant stopped", "events_routed", s.router.Stats().Routed)
+	if s.router != nil {
+		s.logger.Info("sextant stopped", "events_routed", s.router.Stats().Routed)
+	}
 	return nil
 }
 
@@ -212,7 +215,7 @@ func (s *service) health(w http.ResponseWriter, _ *http.Request) {
 		"timestamp": time.Now().UTC(),
 		"router": map[string]uint64{
 			"events_received": st.Received, "events_routed": st.Routed, "events_unmatched": st.Unmatched,
-			"decode_errors": st.DecodeErrors, "series_overflowed": st.Overflowed,
+			"decode_errors": st.DecodeErrors, "events_undecoded": st.Undecoded, "series_overflowed": st.Overflowed,
 		},
 	}
 	code := http.StatusOK

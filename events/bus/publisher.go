@@ -47,9 +47,12 @@ type Publisher struct {
 	max      int
 	interval time.Duration
 
-	mu     sync.Mutex // guards cur and closed; held while queueing so that order is kept
+	// lock guards cur and is held while queueing so that order is kept. It
+	// is a channel, not a sync.Mutex, so that a caller waiting for it can
+	// give up when its context ends.
+	lock   chan struct{}
 	cur    events.BatchBuilder
-	closed bool
+	closed atomic.Bool
 
 	queue chan request  // batches in publish order
 	room  chan struct{} // one token per free queue slot; bounds the queue
@@ -58,6 +61,7 @@ type Publisher struct {
 
 	published atomic.Uint64
 	failed    atomic.Uint64
+	rejected  atomic.Uint64
 	errMu     sync.Mutex
 	err       error // first publish error since the last Flush
 	closeOnce sync.Once
@@ -69,6 +73,10 @@ type request struct {
 	ack     chan error // non-nil for Flush
 }
 
+// ErrInvalidEvent is returned by Publish for an event the wire format cannot
+// carry: an empty name, or an attribute with an empty key or no value.
+var ErrInvalidEvent = errors.New("invalid event")
+
 // NewPublisher returns a Publisher that sends batches of up to cfg.BatchSize
 // events to cfg.Topic on pub, flushing a partial batch after cfg.FlushInterval.
 // It starts one goroutine; Close stops it.
@@ -78,6 +86,7 @@ func NewPublisher(pub message.Publisher, cfg Config) (*Publisher, error) {
 	}
 	p := &Publisher{
 		pub: pub, topic: cfg.Topic, max: cfg.BatchSize, interval: cfg.FlushInterval,
+		lock:  make(chan struct{}, 1),
 		queue: make(chan request, queueDepth),
 		room:  make(chan struct{}, queueDepth),
 		stop:  make(chan struct{}),
@@ -90,48 +99,94 @@ func NewPublisher(pub message.Publisher, cfg Config) (*Publisher, error) {
 	return p, nil
 }
 
+// acquire takes the lock, giving up with false when ctx ends first.
+func (p *Publisher) acquire(ctx context.Context) bool {
+	select {
+	case p.lock <- struct{}{}:
+		return true
+	default:
+	}
+	select {
+	case p.lock <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (p *Publisher) release() { <-p.lock }
+
+// checkEvent rejects what the wire format cannot carry: one such event would
+// make its whole batch undecodable, losing its neighbours too.
+func checkEvent(e *events.Event) error {
+	if e.Name == "" {
+		return fmt.Errorf("%w: empty name", ErrInvalidEvent)
+	}
+	for i := range e.Attrs {
+		a := &e.Attrs[i]
+		if a.Key == "" {
+			return fmt.Errorf("%w: %s: attribute %d has an empty key", ErrInvalidEvent, e.Name, i)
+		}
+		if k := a.Value.Kind(); k < events.KindString || k > events.KindBool {
+			return fmt.Errorf("%w: %s: attribute %q has no value", ErrInvalidEvent, e.Name, a.Key)
+		}
+	}
+	return nil
+}
+
 // Publish adds e to the current batch. It is safe for concurrent use and does
-// not keep e after returning. It blocks only while the bus is applying
-// backpressure; the context bounds that wait. If the context ends while e's
-// batch waits for room, e stays in the batch and goes out with it later. If
-// the current batch is already full when Publish is called (an earlier wait
-// ended early) and the context ends before there is room for it, Publish
-// returns the context's error and e is not published. After Close it returns
-// ErrClosed.
+// not keep e after returning. It blocks only while other publishers hold the
+// batch or the bus is applying backpressure; the context bounds both waits.
+// If the context ends while e's batch waits for room, e stays in the batch
+// and goes out with it later. If the context ends before e is in a batch,
+// Publish returns the context's error and e is not published. An event the
+// wire format cannot carry is rejected with ErrInvalidEvent and counted in
+// Rejected. After Close it returns ErrClosed.
 func (p *Publisher) Publish(ctx context.Context, e events.Event) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
+	if err := checkEvent(&e); err != nil {
+		p.rejected.Add(1)
+		return err
+	}
+	if !p.acquire(ctx) {
+		return fmt.Errorf("bus: publish: %w", ctx.Err())
+	}
+	defer p.release()
+	if p.closed.Load() {
 		return ErrClosed
 	}
 	// A batch left full by an earlier Publish goes first, so that no batch
 	// grows past max.
-	if p.cur.Len() >= p.max && !p.queueBatch(ctx) {
-		return fmt.Errorf("bus: publish: %w", ctx.Err())
+	if p.cur.Len() >= p.max {
+		if err := p.queueBatch(ctx); err != nil {
+			return fmt.Errorf("bus: publish: %w", err)
+		}
 	}
 	p.cur.Add(&e)
 	if p.cur.Len() >= p.max {
 		// If ctx ends first, e goes out with its batch later; nothing is dropped.
-		p.queueBatch(ctx)
+		_ = p.queueBatch(ctx)
 	}
 	return nil
 }
 
 // queueBatch queues the current batch once there is room, preferring room
-// over an ended ctx; it reports false if ctx ended first. p.mu must be held.
-func (p *Publisher) queueBatch(ctx context.Context) bool {
+// over an ended ctx. It returns ctx's error if ctx ended first and ErrClosed
+// if the publishing goroutine has stopped. The lock must be held.
+func (p *Publisher) queueBatch(ctx context.Context) error {
 	select {
 	case <-p.room:
 	default:
 		select {
 		case <-p.room:
 		case <-ctx.Done():
-			return false
+			return ctx.Err()
+		case <-p.done:
+			return ErrClosed
 		}
 	}
 	n := p.cur.Len()
 	p.queue <- request{payload: p.cur.Take(), n: n}
-	return true
+	return nil
 }
 
 // Flush sends the current partial batch and waits until every event published
@@ -142,41 +197,49 @@ func (p *Publisher) Flush(ctx context.Context) error { return p.flush(ctx, false
 // flush is Flush; with closing set it also marks p closed under the same lock
 // hold that queues the last batch, so no Publish can add events after it.
 func (p *Publisher) flush(ctx context.Context, closing bool) error {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
+	if !p.acquire(ctx) {
+		return fmt.Errorf("bus: flush: %w", ctx.Err())
+	}
+	if p.closed.Load() {
+		p.release()
 		return ErrClosed
 	}
-	p.closed = closing
+	if closing {
+		p.closed.Store(true)
+	}
 	select {
 	case <-p.room:
 	case <-ctx.Done():
-		p.mu.Unlock()
-		return ctx.Err()
+		p.release()
+		return fmt.Errorf("bus: flush: %w", ctx.Err())
 	}
 	ack := make(chan error, 1)
 	n := p.cur.Len()
 	p.queue <- request{payload: p.cur.Take(), n: n, ack: ack}
-	p.mu.Unlock()
+	p.release()
 	select {
 	case err := <-ack:
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("bus: flush: %w", ctx.Err())
 	}
 }
 
 // Close flushes, stops the background goroutine and waits for it, bounded by
-// ctx. It is safe to call more than once; later calls return nil.
+// ctx. When ctx ends first, the publisher is closed anyway: later calls get
+// ErrClosed and events still in the unsent batch are lost, which the
+// returned error says. It is safe to call more than once; later calls
+// return nil.
 func (p *Publisher) Close(ctx context.Context) error {
 	var err error
 	p.closeOnce.Do(func() {
 		err = p.flush(ctx, true)
+		p.closed.Store(true)
 		close(p.stop)
 		select {
 		case <-p.done:
 		case <-ctx.Done():
-			err = errors.Join(err, ctx.Err())
+			err = errors.Join(err, fmt.Errorf("bus: close: %w", ctx.Err()))
 		}
 	})
 	return err
@@ -188,6 +251,9 @@ func (p *Publisher) Published() uint64 { return p.published.Load() }
 // Failed returns how many events the bus refused.
 func (p *Publisher) Failed() uint64 { return p.failed.Load() }
 
+// Rejected returns how many events Publish refused with ErrInvalidEvent.
+func (p *Publisher) Rejected() uint64 { return p.rejected.Load() }
+
 func (p *Publisher) loop() {
 	defer close(p.done)
 	tick := time.NewTicker(p.interval)
@@ -197,9 +263,11 @@ func (p *Publisher) loop() {
 		case r := <-p.queue:
 			p.send(r)
 		case <-tick.C:
-			// TryLock: a publisher holding the lock may be blocked waiting
-			// for room, which only this goroutine makes.
-			if !p.mu.TryLock() {
+			// Only try the lock: a publisher holding it may be waiting for
+			// room, which only this goroutine makes.
+			select {
+			case p.lock <- struct{}{}:
+			default:
 				continue
 			}
 			// Queue the partial batch behind the older ones, under the lock,
@@ -213,7 +281,7 @@ func (p *Publisher) loop() {
 				default:
 				}
 			}
-			p.mu.Unlock()
+			p.release()
 		case <-p.stop:
 			p.drainQueue()
 			return

@@ -562,3 +562,65 @@ func TestPublisherCancelledContextWithRoom(t *testing.T) {
 	require.Equal(t, 50, s.count())
 	s.requireBatchesAtMost(t, 1)
 }
+
+// TestPublisherDeadlinesWhileAnotherPublisherBlocks: one publisher stuck
+// behind a stuck bus with no deadline must not make other callers miss
+// theirs.
+func TestPublisherDeadlinesWhileAnotherPublisherBlocks(t *testing.T) {
+	t.Parallel()
+	mem := newMemory(t)
+	s := startSink(t, mem)
+	p := newPublisher(t, mem, 1, never)
+	s.hold()
+	stuck := make(chan error, 1)
+	go func() {
+		// Fills the queue, then waits for room (and holds the lock) forever.
+		for i := 0; ; i++ {
+			if err := p.Publish(context.Background(), seqEvent(0, i)); err != nil {
+				stuck <- err
+				return
+			}
+		}
+	}()
+	require.Eventually(t, func() bool { return s.waiting.Load() > 0 }, 5*time.Second, time.Millisecond)
+
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, p.Publish(short, seqEvent(1, 0)), context.DeadlineExceeded)
+	require.ErrorIs(t, p.Flush(short), context.DeadlineExceeded)
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancelClose()
+	require.ErrorIs(t, p.Close(closeCtx), context.DeadlineExceeded)
+
+	// Once the bus moves, the stuck publisher learns the publisher closed.
+	s.release()
+	select {
+	case err := <-stuck:
+		require.ErrorIs(t, err, bus.ErrClosed)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the blocked Publish never returned after Close")
+	}
+}
+
+func TestPublisherRejectsEventsTheWireCannotCarry(t *testing.T) {
+	t.Parallel()
+	mem := newMemory(t)
+	s := startSink(t, mem)
+	p := newPublisher(t, mem, 512, never)
+	ctx := context.Background()
+	good := seqEvent(0, 0)
+	bad := []events.Event{
+		{},
+		{Name: "task.completed", Attrs: []events.Attr{{Key: "oops"}}},
+		{Name: "task.completed", Attrs: []events.Attr{events.String("", "x")}},
+	}
+	require.NoError(t, p.Publish(ctx, good))
+	for _, e := range bad {
+		require.ErrorIs(t, p.Publish(ctx, e), bus.ErrInvalidEvent)
+	}
+	require.NoError(t, p.Publish(ctx, seqEvent(0, 1)))
+	require.NoError(t, p.Flush(ctx))
+	require.Equal(t, 2, s.count(), "the good events around the bad ones all arrive")
+	require.EqualValues(t, 3, p.Rejected())
+	require.EqualValues(t, 2, p.Published())
+}

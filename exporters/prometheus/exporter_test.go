@@ -33,8 +33,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// seedMetricsPath is shared/seed-metrics.tsv, beside the repository.
-const seedMetricsPath = "../../../shared/seed-metrics.tsv"
+// seedMetricsPath is the reference documents' metric table, copied into docs/.
+const seedMetricsPath = "../../docs/seed-metrics.tsv"
 
 const (
 	acceptText        = "text/plain;version=0.0.4"
@@ -61,7 +61,7 @@ func newExporter(t *testing.T, cfg *prometheus.Config) (*prometheus.Exporter, *s
 }
 
 // recordSeed creates exactly two seed instruments (see
-// shared/seed-metrics.tsv) and records a few values with their labels.
+// docs/seed-metrics.tsv) and records a few values with their labels.
 func recordSeed(t *testing.T, mp metric.MeterProvider) {
 	t.Helper()
 	ctx := context.Background()
@@ -174,7 +174,7 @@ func TestNamingGolden(t *testing.T) {
 	})
 }
 
-// seedRow is one row of shared/seed-metrics.tsv.
+// seedRow is one row of docs/seed-metrics.tsv.
 type seedRow struct {
 	line           int
 	otelName       string
@@ -184,14 +184,14 @@ type seedRow struct {
 	labels         []string
 }
 
-// readSeedMetrics parses shared/seed-metrics.tsv, locating columns by the
+// readSeedMetrics parses docs/seed-metrics.tsv, locating columns by the
 // header's names.
 func readSeedMetrics(t *testing.T) []seedRow {
 	t.Helper()
 	f, err := os.Open(seedMetricsPath)
 	if errors.Is(err, os.ErrNotExist) {
 		abs, _ := filepath.Abs(seedMetricsPath)
-		t.Fatalf("seed metrics not found at %s: the test needs shared/seed-metrics.tsv beside the repository", abs)
+		t.Fatalf("seed metrics not found at %s: docs/seed-metrics.tsv is part of the repository", abs)
 	}
 	require.NoError(t, err)
 	defer f.Close()
