@@ -55,7 +55,7 @@ func TestInvalid(t *testing.T) {
 		validate []want // problems found validating what was decoded
 	}{
 		{name: "unknown_key", decode: []want{
-			{"2:3", "bus.batchsize", "unknown key, want one of: driver, topic, batch_size, flush_interval"},
+			{"2:3", "bus.batchsize", "unknown key, want one of: driver, topic, partitions, batch_size, flush_interval, postgres"},
 			{"9:11", "router.routes[0].metrics[0].colour", "unknown key, want one of: name, type, unit, description, labels, value, buckets, series_limit"},
 		}},
 		{name: "wrong_type", decode: []want{
@@ -67,7 +67,7 @@ func TestInvalid(t *testing.T) {
 			{"15:24", "router.routes[0].metrics[0].buckets[1]", `want a number, got "two"`},
 		}},
 		{name: "bad_enum", decode: []want{
-			{"2:11", "bus.driver", `unknown bus driver "kafka" (allowed: memory)`},
+			{"2:11", "bus.driver", `unknown bus driver "kafka" (allowed: memory, postgres)`},
 			{"8:17", "router.routes[0].metrics[0].type", `unknown metric type "countr" (allowed: counter, updown_counter, histogram, gauge)`},
 		}},
 		{name: "duration_int", decode: []want{
@@ -180,7 +180,10 @@ func TestValid(t *testing.T) {
 				Description: "Step events by name", Labels: map[string]string{"event": "event_name", "namespace": "namespace"}}
 			require.Equal(t, &Config{
 				Server: ServerConfig{Listen: ":9090"},
-				Bus:    bus.Config{Driver: bus.DriverMemory, Topic: "custom.events", BatchSize: 128, FlushInterval: 250 * time.Millisecond},
+				Bus: bus.Config{
+					Driver: bus.DriverMemory, Topic: "custom.events", Partitions: 1, BatchSize: 128, FlushInterval: 250 * time.Millisecond,
+					Postgres: bus.NewDefaultConfig().Postgres, // absent keys keep the default
+				},
 				Router: router.Config{SeriesLimit: 500, Routes: []router.Route{
 					{Match: "step.*", Metrics: []router.Metric{count}},
 					{Match: "task.**", Metrics: []router.Metric{{Name: "sextant.tasks.total", Type: router.MetricTypeCounter,
@@ -308,7 +311,7 @@ func TestDecode(t *testing.T) {
 		}},
 		{name: "merge keys: own keys win, then earlier merged mappings", doc: "bus:\n  <<: [{batch_size: 7, topic: merged}, {batch_size: 9, flush_interval: 1s}]\n  topic: own\n",
 			check: func(t *testing.T, c *Config) {
-				require.Equal(t, bus.Config{Driver: bus.DriverMemory, Topic: "own", BatchSize: 7, FlushInterval: time.Second}, c.Bus)
+				require.Equal(t, bus.Config{Driver: bus.DriverMemory, Topic: "own", Partitions: 1, BatchSize: 7, FlushInterval: time.Second, Postgres: bus.NewDefaultConfig().Postgres}, c.Bus)
 			}},
 		{name: "maps replace wholesale", doc: "router:\n  routes:\n    - match: step.claimed\n      metrics:\n        - {name: c, type: counter}\n",
 			check: func(t *testing.T, c *Config) {

@@ -91,7 +91,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	mem := bus.NewMemory(nil)
 	defer mem.Close()
 	cfg := bus.NewDefaultConfig()
-	r, _ := newTestRouter(b, threeLabels, router.Settings{Source: router.Source{Subscriber: mem, Topic: cfg.Topic}})
+	r, _ := newTestRouter(b, threeLabels, router.Settings{Source: router.Source{Subscriber: mem, Topics: []string{cfg.Topic}}})
 	if err := r.Start(ctx); err != nil {
 		b.Fatal(err)
 	}

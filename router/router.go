@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,10 +31,11 @@ const (
 	ReasonMissingField = "missing_field" // an event lacking a field a rule needs
 )
 
-// Source is where the router consumes event batches from.
+// Source is where the router consumes event batches from: every partition
+// topic of the bus, each handled in order by its own handler.
 type Source struct {
 	Subscriber message.Subscriber
-	Topic      string
+	Topics     []string
 }
 
 // Settings carries what the host passes in code rather than YAML.
@@ -178,9 +180,9 @@ func (r *Router) Start(ctx context.Context) error {
 		r.mu.Unlock()
 		return errors.New("router: already started")
 	}
-	if r.set.Source.Subscriber == nil || r.set.Source.Topic == "" {
+	if r.set.Source.Subscriber == nil || len(r.set.Source.Topics) == 0 {
 		r.mu.Unlock()
-		return errors.New("router: Settings.Source needs a Subscriber and a Topic")
+		return errors.New("router: Settings.Source needs a Subscriber and at least one topic")
 	}
 	// watermill logs every handler start and stop at info: debug for us.
 	wlog := watermill.NewSlogLoggerWithLevelMapping(r.logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
@@ -190,7 +192,9 @@ func (r *Router) Start(ctx context.Context) error {
 		return fmt.Errorf("router: %w", err)
 	}
 	wm.AddMiddleware(middleware.Recoverer)
-	wm.AddConsumerHandler("sextant.router", r.set.Source.Topic, r.set.Source.Subscriber, r.HandleMessage)
+	for _, topic := range r.set.Source.Topics {
+		wm.AddConsumerHandler("sextant.router."+topic, topic, r.set.Source.Subscriber, r.HandleMessage)
+	}
 	done := make(chan struct{})
 	r.wm, r.done = wm, done
 	r.mu.Unlock()
@@ -204,7 +208,7 @@ func (r *Router) Start(ctx context.Context) error {
 	case <-wm.Running():
 		return nil
 	case <-done:
-		return fmt.Errorf("router: consuming %q: %w", r.set.Source.Topic, r.runErr)
+		return fmt.Errorf("router: consuming %s: %w", strings.Join(r.set.Source.Topics, ", "), r.runErr)
 	case <-ctx.Done():
 		return ctx.Err()
 	}

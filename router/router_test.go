@@ -238,7 +238,7 @@ func TestStartConsumesTheBus(t *testing.T) {
 	defer mem.Close()
 	cfg := bus.NewDefaultConfig()
 	cfg.BatchSize = 10
-	r, reader := newTestRouter(t, stepRoutes, router.Settings{Source: router.Source{Subscriber: mem, Topic: cfg.Topic}})
+	r, reader := newTestRouter(t, stepRoutes, router.Settings{Source: router.Source{Subscriber: mem, Topics: []string{cfg.Topic}}})
 	require.NoError(t, r.Start(ctx))
 	require.Error(t, r.Start(ctx), "a second Start is refused")
 	pub, err := bus.NewPublisher(mem, cfg)
@@ -334,13 +334,13 @@ func TestStartFailsFastOnABrokenSubscriber(t *testing.T) {
 	t.Parallel()
 	mem := bus.NewMemory(nil)
 	require.NoError(t, mem.Close()) // Subscribe now fails
-	r, _ := newTestRouter(t, stepRoutes, router.Settings{Source: router.Source{Subscriber: mem, Topic: "t"}})
+	r, _ := newTestRouter(t, stepRoutes, router.Settings{Source: router.Source{Subscriber: mem, Topics: []string{"t"}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	err := r.Start(ctx)
 	require.Error(t, err)
 	require.NotErrorIs(t, err, context.DeadlineExceeded, "Start must report the subscription error, not wait for its context")
-	require.ErrorContains(t, err, `consuming "t"`)
+	require.ErrorContains(t, err, "consuming t:")
 	require.Error(t, r.Shutdown(ctx), "Shutdown reports the failure again")
 	require.NoError(t, ctx.Err(), "Shutdown must not wait out the close timeout")
 }

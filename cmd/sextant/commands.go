@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 
 	"github.com/sextant-telemetry/sextant/config"
+	"github.com/sextant-telemetry/sextant/events/bus"
 	"github.com/sextant-telemetry/sextant/exporters"
 	"github.com/sextant-telemetry/sextant/exporters/prometheus"
 )
@@ -92,6 +93,7 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cfg.Bus.Postgres.URL = bus.RedactURL(cfg.Bus.Postgres.URL) // passwords never leave the process
 	out, err := config.Marshal(cfg)
 	if err != nil {
 		return err

@@ -331,6 +331,16 @@ func TestConfigPrintRoundTrips(t *testing.T) {
 	require.Len(t, printed.Router.Routes, 12, "a file holding only bus: keeps the default routes")
 }
 
+func TestConfigPrintRedactsThePassword(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "pg.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("bus:\n  driver: postgres\n  postgres:\n    url: postgres://sextant:s3cret@db:5432/events\n"), 0o600))
+	var stdout bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"config", "print", "--config", path}, &stdout, io.Discard))
+	require.NotContains(t, stdout.String(), "s3cret")
+	require.Contains(t, stdout.String(), "postgres://sextant:xxxxx@db:5432/events")
+}
+
 func TestUsageErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -89,11 +89,14 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 		}
 	}
 	s.mp = sdkmetric.NewMeterProvider(opts...)
+	if cfg.Bus.Driver != bus.DriverMemory {
+		return nil, errors.Join(fmt.Errorf("bus.driver: %q is not wired into this build yet", cfg.Bus.Driver), s.Shutdown(ctx))
+	}
 	s.mem = bus.NewMemory(watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}))
 	r, err := router.New(cfg.Router, router.Settings{
 		MeterProvider: s.mp,
 		Logger:        logger.With("component", "router"),
-		Source:        router.Source{Subscriber: s.mem, Topic: cfg.Bus.Topic},
+		Source:        router.Source{Subscriber: s.mem, Topics: partitionTopics(cfg.Bus)},
 		CloseTimeout:  shutdownTimeout,
 	})
 	if err != nil {
@@ -223,4 +226,13 @@ func (s *service) health(w http.ResponseWriter, _ *http.Request) {
 		body["status"], code = "unhealthy", http.StatusServiceUnavailable
 	}
 	writeJSON(w, code, body)
+}
+
+// partitionTopics lists the bus's partition topics, which the router consumes.
+func partitionTopics(c bus.Config) []string {
+	topics := make([]string, c.Partitions)
+	for i := range topics {
+		topics[i] = c.PartitionTopic(i)
+	}
+	return topics
 }

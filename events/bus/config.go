@@ -1,8 +1,14 @@
 package bus
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sextant-telemetry/sextant/events"
@@ -15,44 +21,129 @@ type Driver string
 const (
 	// DriverMemory is the in-process watermill GoChannel: fast, not durable.
 	DriverMemory Driver = "memory"
+	// DriverPostgres is watermill-sql over pgx: durable, shared by many
+	// publishers and router instances.
+	DriverPostgres Driver = "postgres"
 )
 
 // UnmarshalText rejects unknown drivers and lists the allowed ones.
 func (d *Driver) UnmarshalText(b []byte) error {
 	switch Driver(b) {
-	case DriverMemory:
+	case DriverMemory, DriverPostgres:
 		*d = Driver(b)
 		return nil
 	}
-	return fmt.Errorf("unknown bus driver %q (allowed: %s)", b, DriverMemory)
+	return fmt.Errorf("unknown bus driver %q (allowed: %s, %s)", b, DriverMemory, DriverPostgres)
+}
+
+// EnvDatabaseURL names the environment variable that gives the PostgreSQL
+// URL when bus.postgres.url is empty, so that passwords stay out of files.
+const EnvDatabaseURL = "SEXTANT_DATABASE_URL"
+
+// PostgresConfig is the bus.postgres section.
+type PostgresConfig struct {
+	// URL is the PostgreSQL connection URL (postgres://user:pass@host:port/db).
+	// Empty means the environment variable SEXTANT_DATABASE_URL. Its
+	// password never reaches logs.
+	URL string `yaml:"url,omitempty"`
+	// MaxConns is the size of the bus's pgx pool. Each partition's
+	// subscriber holds a connection while it handles a batch.
+	MaxConns int `yaml:"max_conns"`
+	// ConsumerGroup names the router instances that share the work: each
+	// event is routed by one instance of the group.
+	ConsumerGroup string `yaml:"consumer_group"`
+	// PollInterval is how often an idle subscriber polls for new rows;
+	// watermill-sql has no LISTEN/NOTIFY, so it bounds the added latency.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// SubscribeBatchSize is how many messages (batches of events) a
+	// subscriber reads per query.
+	SubscribeBatchSize int `yaml:"subscribe_batch_size"`
+}
+
+// ResolvedURL returns URL, or the environment variable's value when URL is empty.
+func (c PostgresConfig) ResolvedURL() string {
+	if c.URL != "" {
+		return c.URL
+	}
+	return os.Getenv(EnvDatabaseURL)
+}
+
+// RedactURL hides the password of a connection URL, for logs and printed
+// configuration.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// PartitionTopic returns the topic of partition i: the topic itself when
+// there is one partition, topic_i otherwise.
+func (c Config) PartitionTopic(i int) string {
+	if c.Partitions <= 1 {
+		return c.Topic
+	}
+	return c.Topic + "_" + strconv.Itoa(i)
+}
+
+// PoisonTopic is where events that cannot be routed go, with the reason.
+func (c Config) PoisonTopic() string { return c.Topic + "_poison" }
+
+// Partition returns the partition of events with correlation id key: every
+// event of one task lands in one partition, so its order is kept.
+func (c Config) Partition(key events.ID) int {
+	if c.Partitions <= 1 {
+		return 0
+	}
+	// The last 8 bytes of a UUIDv7 are random: a fair hash as they are.
+	return int(binary.BigEndian.Uint64(key[8:]) % uint64(c.Partitions))
 }
 
 // Config is the bus section of the configuration.
 type Config struct {
-	// Driver selects the bus implementation: memory.
+	// Driver selects the bus implementation: memory or postgres.
 	Driver Driver `yaml:"driver"`
-	// Topic is the watermill topic events are published to.
+	// Topic is the watermill topic events are published to; with several
+	// partitions, partition i is topic_i.
 	Topic string `yaml:"topic"`
+	// Partitions splits the topic by correlation id. Each partition is
+	// consumed in order by one router instance at a time, so partitions
+	// bound how many instances share the work.
+	Partitions int `yaml:"partitions"`
 	// BatchSize is the most events put into one bus message.
 	BatchSize int `yaml:"batch_size"`
 	// FlushInterval is the longest an event waits in a partly filled batch.
 	FlushInterval time.Duration `yaml:"flush_interval"`
+	// Postgres configures the postgres driver.
+	Postgres PostgresConfig `yaml:"postgres"`
 }
 
 // NewDefaultConfig returns the embedded default: the in-memory bus, batches of
 // up to 512 events, flushed at least every 5 ms.
 func NewDefaultConfig() Config {
-	return Config{Driver: DriverMemory, Topic: "sextant.events", BatchSize: 512, FlushInterval: 5 * time.Millisecond}
+	return Config{
+		Driver: DriverMemory, Topic: "sextant.events", Partitions: 1, BatchSize: 512, FlushInterval: 5 * time.Millisecond,
+		Postgres: PostgresConfig{MaxConns: 16, ConsumerGroup: "sextant", PollInterval: 10 * time.Millisecond, SubscribeBatchSize: 16},
+	}
 }
 
 // Validate reports every problem, each prefixed with its field name.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Driver != DriverMemory {
-		errs = append(errs, fmt.Errorf("driver: unknown bus driver %q (allowed: %s)", c.Driver, DriverMemory))
+	if c.Driver != DriverMemory && c.Driver != DriverPostgres {
+		errs = append(errs, fmt.Errorf("driver: unknown bus driver %q (allowed: %s, %s)", c.Driver, DriverMemory, DriverPostgres))
 	}
 	if c.Topic == "" {
 		errs = append(errs, errors.New("topic: must not be empty"))
+	} else if bad := badTopicChars.FindString(c.Topic); bad != "" {
+		errs = append(errs, fmt.Errorf("topic: %q may hold only letters, digits and - $ : . _ (it names PostgreSQL tables), got %q", c.Topic, bad))
+	}
+	if c.Partitions < 1 || c.Partitions > MaxPartitions {
+		errs = append(errs, fmt.Errorf("partitions: must be between 1 and %d, got %d", MaxPartitions, c.Partitions))
 	}
 	// MaxBatchEvents, the decoder's limit, is below the builder's.
 	if c.BatchSize < 1 || c.BatchSize > events.MaxBatchEvents {
@@ -61,5 +152,52 @@ func (c Config) Validate() error {
 	if c.FlushInterval <= 0 {
 		errs = append(errs, fmt.Errorf("flush_interval: must be positive, got %s", c.FlushInterval))
 	}
+	if c.Driver == DriverPostgres {
+		errs = append(errs, c.Postgres.validate()...)
+	}
 	return errors.Join(errs...)
+}
+
+// MaxPartitions bounds bus.partitions: each partition is a table pair and,
+// while busy, a connection per router instance.
+const MaxPartitions = 256
+
+// badTopicChars is what watermill-sql refuses in a topic name.
+var badTopicChars = regexp.MustCompile(`[^A-Za-z0-9\-$:._]`)
+
+func (c PostgresConfig) validate() []error {
+	var errs []error
+	raw := c.ResolvedURL()
+	switch u, err := url.Parse(raw); {
+	case raw == "":
+		errs = append(errs, fmt.Errorf("postgres.url: required for the postgres driver (or set %s)", EnvDatabaseURL))
+	case err != nil:
+		errs = append(errs, fmt.Errorf("postgres.url: not a URL: %v", redactErr(err, raw)))
+	case u.Scheme != "postgres" && u.Scheme != "postgresql":
+		errs = append(errs, fmt.Errorf("postgres.url: scheme must be postgres or postgresql, got %q", u.Scheme))
+	}
+	if c.MaxConns < 2 {
+		errs = append(errs, fmt.Errorf("postgres.max_conns: must be at least 2, got %d", c.MaxConns))
+	}
+	if c.ConsumerGroup == "" {
+		errs = append(errs, errors.New("postgres.consumer_group: must not be empty"))
+	}
+	if c.PollInterval <= 0 {
+		errs = append(errs, fmt.Errorf("postgres.poll_interval: must be positive, got %s", c.PollInterval))
+	}
+	if c.SubscribeBatchSize < 1 {
+		errs = append(errs, fmt.Errorf("postgres.subscribe_batch_size: must be at least 1, got %d", c.SubscribeBatchSize))
+	}
+	return errs
+}
+
+// redactErr keeps a URL's password out of an error message that quotes it.
+func redactErr(err error, raw string) string {
+	msg := err.Error()
+	if u, perr := url.Parse(raw); perr == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			msg = strings.ReplaceAll(msg, p, "xxxxx")
+		}
+	}
+	return msg
 }

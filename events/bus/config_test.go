@@ -42,9 +42,9 @@ func TestConfigValidate(t *testing.T) {
 		{name: "batch size at the decoder's limit", mutate: func(c *bus.Config) { c.BatchSize = events.MaxBatchEvents }},
 		{name: "tiny flush interval", mutate: func(c *bus.Config) { c.FlushInterval = time.Nanosecond }},
 		{name: "unknown driver", mutate: func(c *bus.Config) { c.Driver = "kafka" },
-			want: []string{`driver: unknown bus driver "kafka" (allowed: memory)`}},
+			want: []string{`driver: unknown bus driver "kafka" (allowed: memory, postgres)`}},
 		{name: "empty driver", mutate: func(c *bus.Config) { c.Driver = "" },
-			want: []string{`driver: unknown bus driver "" (allowed: memory)`}},
+			want: []string{`driver: unknown bus driver "" (allowed: memory, postgres)`}},
 		{name: "driver is case-sensitive", mutate: func(c *bus.Config) { c.Driver = "Memory" },
 			want: []string{`driver: unknown bus driver "Memory"`}},
 		{name: "empty topic", mutate: func(c *bus.Config) { c.Topic = "" },
@@ -62,7 +62,18 @@ func TestConfigValidate(t *testing.T) {
 		{name: "negative flush interval", mutate: func(c *bus.Config) { c.FlushInterval = -time.Second },
 			want: []string{"flush_interval: must be positive, got -1s"}},
 		{name: "every problem reported", mutate: func(c *bus.Config) { *c = bus.Config{} }, want: []string{
-			`driver: unknown bus driver ""`, "topic: must not be empty", "batch_size: must be between", "flush_interval: must be positive"}},
+			`driver: unknown bus driver ""`, "topic: must not be empty", "partitions: must be between 1 and 256, got 0", "batch_size: must be between", "flush_interval: must be positive"}},
+		{name: "zero partitions", mutate: func(c *bus.Config) { c.Partitions = 0 }, want: []string{"partitions: must be between 1 and 256, got 0"}},
+		{name: "too many partitions", mutate: func(c *bus.Config) { c.Partitions = 257 }, want: []string{"partitions: must be between 1 and 256, got 257"}},
+		{name: "topic unfit for a table name", mutate: func(c *bus.Config) { c.Topic = "events;drop" }, want: []string{`topic: "events;drop" may hold only`}},
+		{name: "postgres without url", mutate: func(c *bus.Config) { c.Driver = bus.DriverPostgres; c.Postgres.URL = "mysql://x" },
+			want: []string{`postgres.url: scheme must be postgres or postgresql, got "mysql"`}},
+		{name: "postgres fields", mutate: func(c *bus.Config) {
+			c.Driver = bus.DriverPostgres
+			c.Postgres = bus.PostgresConfig{URL: "postgres://u:s3cret@h/db"}
+		}, want: []string{"postgres.max_conns: must be at least 2, got 0", "postgres.consumer_group: must not be empty",
+			"postgres.poll_interval: must be positive, got 0s", "postgres.subscribe_batch_size: must be at least 1, got 0"}},
+		{name: "postgres valid", mutate: func(c *bus.Config) { c.Driver = bus.DriverPostgres; c.Postgres.URL = "postgres://u:p@h:5432/db" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,6 +97,7 @@ func TestConfigValidate(t *testing.T) {
 				require.True(t, strings.HasPrefix(p.Error(), strings.SplitN(tt.want[i], ":", 2)[0]+": "), "%q", p)
 				require.Contains(t, p.Error(), tt.want[i])
 				field, _, _ := strings.Cut(p.Error(), ":")
+				field, _, _ = strings.Cut(field, ".")
 				require.True(t, fields[field], "%q does not start with a yaml field name", p)
 			}
 
@@ -117,10 +129,10 @@ func TestDriverUnmarshalText(t *testing.T) {
 		wantErr string
 	}{
 		{name: "memory", in: "memory", want: bus.DriverMemory},
-		{name: "unknown", in: "kafka", wantErr: `unknown bus driver "kafka" (allowed: memory)`},
-		{name: "empty", in: "", wantErr: `unknown bus driver "" (allowed: memory)`},
-		{name: "wrong case", in: "MEMORY", wantErr: `unknown bus driver "MEMORY" (allowed: memory)`},
-		{name: "surrounding space", in: " memory", wantErr: `unknown bus driver " memory" (allowed: memory)`},
+		{name: "unknown", in: "kafka", wantErr: `unknown bus driver "kafka" (allowed: memory, postgres)`},
+		{name: "empty", in: "", wantErr: `unknown bus driver "" (allowed: memory, postgres)`},
+		{name: "wrong case", in: "MEMORY", wantErr: `unknown bus driver "MEMORY" (allowed: memory, postgres)`},
+		{name: "surrounding space", in: " memory", wantErr: `unknown bus driver " memory" (allowed: memory, postgres)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,5 +155,5 @@ func TestDriverUnmarshalText(t *testing.T) {
 	}
 	var doc struct{ Driver bus.Driver }
 	err := json.Unmarshal([]byte(`{"Driver":"nats"}`), &doc)
-	require.ErrorContains(t, err, `unknown bus driver "nats" (allowed: memory)`)
+	require.ErrorContains(t, err, `unknown bus driver "nats" (allowed: memory, postgres)`)
 }

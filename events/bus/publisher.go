@@ -43,7 +43,8 @@ func NewMemory(logger watermill.LoggerAdapter) *gochannel.GoChannel {
 // the Publisher does all watermill publishing, in queue order.
 type Publisher struct {
 	pub      message.Publisher
-	topic    string
+	cfg      Config
+	topics   []string // per partition
 	max      int
 	interval time.Duration
 
@@ -51,7 +52,7 @@ type Publisher struct {
 	// is a channel, not a sync.Mutex, so that a caller waiting for it can
 	// give up when its context ends.
 	lock   chan struct{}
-	cur    events.BatchBuilder
+	cur    []events.BatchBuilder // per partition
 	closed atomic.Bool
 
 	queue chan request  // batches in publish order
@@ -68,7 +69,8 @@ type Publisher struct {
 }
 
 type request struct {
-	payload []byte
+	topic   string
+	payload []byte     // nil for a Flush marker
 	n       int
 	ack     chan error // non-nil for Flush
 }
@@ -85,12 +87,16 @@ func NewPublisher(pub message.Publisher, cfg Config) (*Publisher, error) {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
 	p := &Publisher{
-		pub: pub, topic: cfg.Topic, max: cfg.BatchSize, interval: cfg.FlushInterval,
+		pub: pub, cfg: cfg, max: cfg.BatchSize, interval: cfg.FlushInterval,
+		cur:   make([]events.BatchBuilder, cfg.Partitions),
 		lock:  make(chan struct{}, 1),
 		queue: make(chan request, queueDepth),
 		room:  make(chan struct{}, queueDepth),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
+	}
+	for i := range cfg.Partitions {
+		p.topics = append(p.topics, cfg.PartitionTopic(i))
 	}
 	for range queueDepth {
 		p.room <- struct{}{}
@@ -154,17 +160,18 @@ func (p *Publisher) Publish(ctx context.Context, e events.Event) error {
 	if p.closed.Load() {
 		return ErrClosed
 	}
+	part := p.cfg.Partition(e.CorrelationID)
 	// A batch left full by an earlier Publish goes first, so that no batch
 	// grows past max.
-	if p.cur.Len() >= p.max {
-		if err := p.queueBatch(ctx); err != nil {
+	if p.cur[part].Len() >= p.max {
+		if err := p.queueBatch(ctx, part); err != nil {
 			return fmt.Errorf("bus: publish: %w", err)
 		}
 	}
-	p.cur.Add(&e)
-	if p.cur.Len() >= p.max {
+	p.cur[part].Add(&e)
+	if p.cur[part].Len() >= p.max {
 		// If ctx ends first, e goes out with its batch later; nothing is dropped.
-		_ = p.queueBatch(ctx)
+		_ = p.queueBatch(ctx, part)
 	}
 	return nil
 }
@@ -172,7 +179,7 @@ func (p *Publisher) Publish(ctx context.Context, e events.Event) error {
 // queueBatch queues the current batch once there is room, preferring room
 // over an ended ctx. It returns ctx's error if ctx ended first and ErrClosed
 // if the publishing goroutine has stopped. The lock must be held.
-func (p *Publisher) queueBatch(ctx context.Context) error {
+func (p *Publisher) queueBatch(ctx context.Context, part int) error {
 	select {
 	case <-p.room:
 	default:
@@ -184,9 +191,15 @@ func (p *Publisher) queueBatch(ctx context.Context) error {
 			return ErrClosed
 		}
 	}
-	n := p.cur.Len()
-	p.queue <- request{payload: p.cur.Take(), n: n}
+	p.queueLocked(part)
 	return nil
+}
+
+// queueLocked moves partition part's batch to the queue; the caller holds
+// the lock and a room token.
+func (p *Publisher) queueLocked(part int) {
+	n := p.cur[part].Len()
+	p.queue <- request{topic: p.topics[part], payload: p.cur[part].Take(), n: n}
 }
 
 // Flush sends the current partial batch and waits until every event published
@@ -207,6 +220,16 @@ func (p *Publisher) flush(ctx context.Context, closing bool) error {
 	if closing {
 		p.closed.Store(true)
 	}
+	// Every partial batch, then a marker whose ack says all before it went out.
+	for part := range p.cur {
+		if p.cur[part].Len() == 0 {
+			continue
+		}
+		if err := p.queueBatch(ctx, part); err != nil {
+			p.release()
+			return fmt.Errorf("bus: flush: %w", err)
+		}
+	}
 	select {
 	case <-p.room:
 	case <-ctx.Done():
@@ -214,8 +237,7 @@ func (p *Publisher) flush(ctx context.Context, closing bool) error {
 		return fmt.Errorf("bus: flush: %w", ctx.Err())
 	}
 	ack := make(chan error, 1)
-	n := p.cur.Len()
-	p.queue <- request{payload: p.cur.Take(), n: n, ack: ack}
+	p.queue <- request{ack: ack}
 	p.release()
 	select {
 	case err := <-ack:
@@ -273,12 +295,16 @@ func (p *Publisher) loop() {
 			// Queue the partial batch behind the older ones, under the lock,
 			// so that it keeps its place in publish order. Without room the
 			// queue is full and being sent: the batch waits for a later tick.
-			if p.cur.Len() > 0 {
+		partitions:
+			for part := range p.cur {
+				if p.cur[part].Len() == 0 {
+					continue
+				}
 				select {
 				case <-p.room:
-					n := p.cur.Len()
-					p.queue <- request{payload: p.cur.Take(), n: n}
+					p.queueLocked(part)
 				default:
+					break partitions
 				}
 			}
 			p.release()
@@ -302,7 +328,7 @@ func (p *Publisher) drainQueue() {
 
 func (p *Publisher) send(r request) {
 	defer func() { p.room <- struct{}{} }()
-	p.publish(r.payload, r.n)
+	p.publish(r.topic, r.payload, r.n)
 	if r.ack != nil {
 		p.errMu.Lock()
 		err := p.err
@@ -312,16 +338,16 @@ func (p *Publisher) send(r request) {
 	}
 }
 
-func (p *Publisher) publish(payload []byte, n int) {
+func (p *Publisher) publish(topic string, payload []byte, n int) {
 	if payload != nil {
 		msg := message.NewMessage(watermill.NewULID(), payload)
 		msg.Metadata.Set(MetadataWire, strconv.Itoa(events.WireVersion))
 		msg.Metadata.Set(MetadataEvents, strconv.Itoa(n))
-		if err := p.pub.Publish(p.topic, msg); err != nil {
+		if err := p.pub.Publish(topic, msg); err != nil {
 			p.failed.Add(uint64(n))
 			p.errMu.Lock()
 			if p.err == nil {
-				p.err = fmt.Errorf("bus: publish %d events to %q: %w", n, p.topic, err)
+				p.err = fmt.Errorf("bus: publish %d events to %q: %w", n, topic, err)
 			}
 			p.errMu.Unlock()
 		} else {

@@ -624,3 +624,76 @@ func TestPublisherRejectsEventsTheWireCannotCarry(t *testing.T) {
 	require.EqualValues(t, 3, p.Rejected())
 	require.EqualValues(t, 2, p.Published())
 }
+
+// TestPublisherPartitions: events go to the partition of their correlation
+// id, each partition keeps publish order, and Flush covers every partition.
+func TestPublisherPartitions(t *testing.T) {
+	t.Parallel()
+	mem := newMemory(t)
+	cfg := bus.NewDefaultConfig()
+	cfg.Topic, cfg.Partitions, cfg.BatchSize, cfg.FlushInterval = testTopic, 4, 16, never
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type got struct {
+		part int
+		evs  []events.Event
+	}
+	received := make(chan got, 1024)
+	var wg sync.WaitGroup
+	for i := range cfg.Partitions {
+		msgs, err := mem.Subscribe(ctx, cfg.PartitionTopic(i))
+		require.NoError(t, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for msg := range msgs {
+				evs, err := events.DecodeBatch(msg.Payload, nil)
+				if err == nil {
+					received <- got{part: i, evs: evs}
+				}
+				msg.Ack()
+			}
+		}()
+	}
+	p, err := bus.NewPublisher(mem, cfg)
+	require.NoError(t, err)
+	keys := make([]events.ID, 32)
+	for i := range keys {
+		keys[i] = events.NewID()
+		keys[i][14], keys[i][15] = 0, byte(i) // deterministic spread over the partitions
+	}
+	const perKey = 50
+	for seq := range perKey {
+		for k, key := range keys {
+			e := seqEvent(k, seq)
+			e.CorrelationID = key
+			require.NoError(t, p.Publish(ctx, e))
+		}
+	}
+	require.NoError(t, p.Close(ctx))
+	cancel()
+	wg.Wait()
+	close(received)
+
+	next := map[events.ID]int{}
+	partOf := map[events.ID]int{}
+	parts := map[int]bool{}
+	total := 0
+	for g := range received {
+		parts[g.part] = true
+		for _, e := range g.evs {
+			require.Equal(t, cfg.Partition(e.CorrelationID), g.part, "event in the wrong partition")
+			if prev, ok := partOf[e.CorrelationID]; ok {
+				require.Equal(t, prev, g.part, "one key, one partition")
+			}
+			partOf[e.CorrelationID] = g.part
+			_, seq := seqOf(t, e)
+			require.Equal(t, next[e.CorrelationID], seq, "per-key order")
+			next[e.CorrelationID]++
+			total++
+		}
+	}
+	require.Equal(t, len(keys)*perKey, total)
+	require.Len(t, parts, 4, "keys spread over every partition")
+	require.Equal(t, "sextant.test_3", cfg.PartitionTopic(3))
+}
