@@ -82,6 +82,13 @@ func (e *Event) Validate() error {
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownEvent, e.Name)
 	}
+	return s.Check(e)
+}
+
+// Check validates e's attributes against s (e's name is not compared): every
+// required field is present and every known field has its declared kind (an
+// int is accepted where a float is declared). It allocates only on failure.
+func (s Schema) Check(e *Event) error {
 	var errs []error
 	for _, f := range s.Fields {
 		v, ok := e.Attr(f.Name)

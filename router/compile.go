@@ -13,9 +13,10 @@ import (
 // table is the compiled form of a Config. It is immutable once built: Route
 // reads it without locks.
 type table struct {
-	exact map[string][]*binding // catalog names and literal patterns
-	globs []globRoute           // for names outside exact
-	insts []*instrument
+	schemas map[string]events.Schema // the catalog, for checking bus events
+	exact   map[string][]*binding    // catalog names and literal patterns
+	globs   []globRoute              // for names outside exact
+	insts   []*instrument
 }
 
 type globRoute struct {
@@ -66,7 +67,7 @@ func compile(cfg Config, meter metric.Meter) (*table, error) {
 	if limit == 0 {
 		limit = DefaultSeriesLimit
 	}
-	t := &table{exact: map[string][]*binding{}}
+	t := &table{exact: map[string][]*binding{}, schemas: map[string]events.Schema{}}
 	byName := map[string]*instrument{}
 	intValued := intValuedMetrics(cfg)
 	pats := make([]pattern, len(cfg.Routes))
@@ -97,6 +98,7 @@ func compile(cfg Config, meter metric.Meter) (*table, error) {
 	// is one map lookup for every known event. Validation guarantees that
 	// literal patterns are catalog names.
 	for _, s := range events.Catalog() {
+		t.schemas[s.Name] = s
 		var bs []*binding
 		for i, p := range pats {
 			if p.match(s.Name) {

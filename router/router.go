@@ -29,6 +29,16 @@ const ScopeName = "github.com/sextant-telemetry/sextant/router"
 const (
 	ReasonDecodeError  = "decode_error"  // events in a bus message that is not a valid batch
 	ReasonMissingField = "missing_field" // an event lacking a field a rule needs
+	// ReasonSchema marks an event that violates its catalog schema.
+	ReasonSchema = "schema_violation"
+)
+
+// Poison message metadata keys.
+const (
+	MetadataPoisonReason  = "sextant_poison_reason" // decode_error or schema_violation
+	MetadataPoisonError   = "sextant_poison_error"  // the error text
+	MetadataPoisonSource  = "sextant_poison_source" // the bus message id it came from
+	MetadataPoisonEventID = "sextant_poison_event"  // the event id, for schema violations
 )
 
 // Source is where the router consumes event batches from: every partition
@@ -48,7 +58,14 @@ type Settings struct {
 	Source Source
 	// CloseTimeout bounds draining in Shutdown; 0 means 30 s.
 	CloseTimeout time.Duration
-	_            struct{}
+	// Poison receives what cannot be routed — undecodable bus messages and
+	// events that violate their catalog schema — on PoisonTopic, with the
+	// reason in the metadata. Nil means they are only counted and logged
+	// (the in-memory bus has nowhere durable to keep them).
+	Poison message.Publisher
+	// PoisonTopic is the topic Poison publishes to.
+	PoisonTopic string
+	_           struct{}
 }
 
 // Router matches events to rules and records their metrics.
@@ -62,6 +79,8 @@ type Router struct {
 	unmatched     atomic.Uint64
 	decodeErrors  atomic.Uint64
 	undecoded     atomic.Uint64
+	invalid       atomic.Uint64 // events that violated their schema
+	poisoned      atomic.Uint64 // messages written to the poison topic
 	missingFields atomic.Uint64
 	batches       atomic.Uint64
 
@@ -81,6 +100,8 @@ type Stats struct {
 	Unmatched     uint64 // events that matched no rule
 	DecodeErrors  uint64 // bus messages that were not valid batches
 	Undecoded     uint64 // events in those messages, per their sextant_events metadata (1 when absent)
+	Invalid       uint64 // bus events that violated their catalog schema (not routed)
+	Poisoned      uint64 // messages written to the poison topic
 	MissingFields uint64 // metric recordings skipped for a missing field
 	Batches       uint64 // bus messages handled
 	Overflowed    uint64 // recordings collapsed into overflow series
@@ -139,9 +160,15 @@ func (r *Router) Route(ctx context.Context, e *events.Event) int {
 
 var eventBufs = sync.Pool{New: func() any { s := make([]events.Event, 0, 512); return &s }}
 
-// HandleMessage decodes one bus message and routes its events. A message that
-// does not decode is counted, logged with its id and acknowledged: a bad batch
-// must never stop the router. It is safe for concurrent use.
+// HandleMessage decodes one bus message, checks each event against its
+// catalog schema and routes the valid ones. What cannot be routed — the
+// whole message when it does not decode, single events that violate their
+// schema — is counted, logged with its id and, when Settings.Poison is set,
+// written to the poison topic; a bad message never stops the router. It
+// returns an error (so the bus redelivers the message) only when writing to
+// the poison topic fails, so that nothing is lost. Events outside the
+// catalog are routed unchecked: glob routes may match them. It is safe for
+// concurrent use.
 func (r *Router) HandleMessage(msg *message.Message) error {
 	r.batches.Add(1)
 	bufp := eventBufs.Get().(*[]events.Event)
@@ -152,18 +179,62 @@ func (r *Router) HandleMessage(msg *message.Message) error {
 		if n, perr := strconv.ParseUint(msg.Metadata.Get(bus.MetadataEvents), 10, 32); perr == nil && n > 0 {
 			lost = n
 		}
+		if perr := r.poison(msg.Payload, ReasonDecodeError, err, msg.UUID, ""); perr != nil {
+			return perr
+		}
 		r.decodeErrors.Add(1)
 		r.undecoded.Add(lost)
-		r.logger.Warn("dropped a bus message that is not a valid event batch",
-			"message_id", msg.UUID, "bytes", len(msg.Payload), "events_lost", lost, "error", err)
+		r.logger.Warn("a bus message is not a valid event batch; not routed",
+			"message_id", msg.UUID, "bytes", len(msg.Payload), "events", lost, "poisoned", r.set.Poison != nil, "error", err)
 		return nil
 	}
 	ctx := msg.Context()
+	t := r.table.Load()
 	for i := range evs {
-		r.Route(ctx, &evs[i])
+		e := &evs[i]
+		if s, ok := t.schemas[e.Name]; ok {
+			if verr := s.Check(e); verr != nil {
+				if perr := r.poisonEvent(e, verr, msg.UUID); perr != nil {
+					return perr
+				}
+				continue
+			}
+		}
+		r.Route(ctx, e)
 	}
 	clear(evs) // drop references into the payload before pooling
 	*bufp = evs[:0]
+	return nil
+}
+
+// poisonEvent sets aside one event that violates its schema.
+func (r *Router) poisonEvent(e *events.Event, verr error, source string) error {
+	if err := r.poison(events.EncodeBatch([]events.Event{*e}), ReasonSchema, verr, source, e.ID.String()); err != nil {
+		return err
+	}
+	r.invalid.Add(1)
+	r.logger.Warn("an event violates its catalog schema; not routed",
+		"event", e.Name, "event_id", e.ID.String(), "correlation_id", e.CorrelationID.String(),
+		"message_id", source, "poisoned", r.set.Poison != nil, "error", verr)
+	return nil
+}
+
+// poison writes payload to the poison topic, when there is one.
+func (r *Router) poison(payload []byte, reason string, cause error, source, eventID string) error {
+	if r.set.Poison == nil {
+		return nil
+	}
+	pm := message.NewMessage(watermill.NewULID(), payload)
+	pm.Metadata.Set(MetadataPoisonReason, reason)
+	pm.Metadata.Set(MetadataPoisonError, cause.Error())
+	pm.Metadata.Set(MetadataPoisonSource, source)
+	if eventID != "" {
+		pm.Metadata.Set(MetadataPoisonEventID, eventID)
+	}
+	if err := r.set.Poison.Publish(r.set.PoisonTopic, pm); err != nil {
+		return fmt.Errorf("router: write to poison topic %q: %w", r.set.PoisonTopic, err)
+	}
+	r.poisoned.Add(1)
 	return nil
 }
 
@@ -267,7 +338,7 @@ func (r *Router) stopWatermill(ctx context.Context, wm *message.Router, done cha
 func (r *Router) Stats() Stats {
 	s := Stats{
 		Received: r.received.Load(), Routed: r.routed.Load(), Unmatched: r.unmatched.Load(),
-		DecodeErrors: r.decodeErrors.Load(), Undecoded: r.undecoded.Load(), MissingFields: r.missingFields.Load(), Batches: r.batches.Load(),
+		DecodeErrors: r.decodeErrors.Load(), Undecoded: r.undecoded.Load(), Invalid: r.invalid.Load(), Poisoned: r.poisoned.Load(), MissingFields: r.missingFields.Load(), Batches: r.batches.Load(),
 	}
 	for _, inst := range r.table.Load().insts {
 		s.Overflowed += inst.overflowed.Load()
@@ -283,17 +354,21 @@ func (r *Router) registerSelfMetrics(meter metric.Meter) error {
 	batches, err5 := meter.Int64ObservableCounter("sextant.router.batches.received", metric.WithDescription("Bus messages (event batches) the router handled"))
 	overflow, err6 := meter.Int64ObservableCounter("sextant.router.series.overflow", metric.WithDescription("Recordings collapsed into a metric's overflow series because it reached its series limit"))
 	series, err7 := meter.Int64ObservableGauge("sextant.router.series", metric.WithDescription("Label sets held per routed metric"))
-	if err := errors.Join(err1, err2, err3, err4, err5, err6, err7); err != nil {
+	poisoned, err8 := meter.Int64ObservableCounter("sextant.router.messages.poisoned", metric.WithDescription("Bus messages written to the poison topic: undecodable batches and single events that violate their schema"))
+	if err := errors.Join(err1, err2, err3, err4, err5, err6, err7, err8); err != nil {
 		return err
 	}
 	decodeSet := metric.WithAttributes(attribute.String("reason", ReasonDecodeError))
 	missingSet := metric.WithAttributes(attribute.String("reason", ReasonMissingField))
+	schemaSet := metric.WithAttributes(attribute.String("reason", ReasonSchema))
 	reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(received, int64(r.received.Load()))
 		o.ObserveInt64(routed, int64(r.routed.Load()))
 		o.ObserveInt64(unmatched, int64(r.unmatched.Load()))
 		o.ObserveInt64(dropped, int64(r.undecoded.Load()), decodeSet)
 		o.ObserveInt64(dropped, int64(r.missingFields.Load()), missingSet)
+		o.ObserveInt64(dropped, int64(r.invalid.Load()), schemaSet)
+		o.ObserveInt64(poisoned, int64(r.poisoned.Load()))
 		o.ObserveInt64(batches, int64(r.batches.Load()))
 		for _, inst := range r.table.Load().insts {
 			m := metric.WithAttributes(attribute.String("metric", inst.name))
@@ -301,7 +376,7 @@ func (r *Router) registerSelfMetrics(meter metric.Meter) error {
 			o.ObserveInt64(series, int64(inst.seriesCount()), m)
 		}
 		return nil
-	}, received, routed, unmatched, dropped, batches, overflow, series)
+	}, received, routed, unmatched, dropped, batches, overflow, series, poisoned)
 	if err != nil {
 		return err
 	}

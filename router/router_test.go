@@ -2,9 +2,13 @@ package router_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
@@ -343,4 +347,80 @@ func TestStartFailsFastOnABrokenSubscriber(t *testing.T) {
 	require.ErrorContains(t, err, "consuming t:")
 	require.Error(t, r.Shutdown(ctx), "Shutdown reports the failure again")
 	require.NoError(t, ctx.Err(), "Shutdown must not wait out the close timeout")
+}
+
+// poisonRecorder is a message.Publisher that keeps what it is given, or fails.
+type poisonRecorder struct {
+	mu   sync.Mutex
+	msgs []*message.Message
+	err  error
+}
+
+func (p *poisonRecorder) Publish(topic string, msgs ...*message.Message) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return p.err
+	}
+	if topic != "poison" {
+		return fmt.Errorf("wrong topic %q", topic)
+	}
+	p.msgs = append(p.msgs, msgs...)
+	return nil
+}
+
+func (p *poisonRecorder) Close() error { return nil }
+
+func TestHandleMessagePoisonsWhatCannotBeRouted(t *testing.T) {
+	t.Parallel()
+	rec := &poisonRecorder{}
+	r, reader := newTestRouter(t, stepRoutes, router.Settings{Poison: rec, PoisonTopic: "poison"})
+	good := stepCompleted(cid1, "n", 1)
+	bad := stepCompleted(cid1, "n", 1)
+	bad.Attrs = bad.Attrs[:2] // no namespace, step_name, result, duration_ms
+	custom := events.New("payment.card.charged", cid1)
+
+	require.NoError(t, r.HandleMessage(newMessage(events.EncodeBatch([]events.Event{good, bad, good, custom}))))
+	require.NoError(t, r.HandleMessage(newMessage([]byte("garbage"))))
+
+	st := r.Stats()
+	require.EqualValues(t, 2, st.Poisoned)
+	require.EqualValues(t, 1, st.Invalid)
+	require.EqualValues(t, 3, st.Received, "the valid events and the one outside the catalog are routed")
+	require.Equal(t, 2.0, total(collect(t, reader, "tasker.steps.successes.total")))
+	require.Len(t, rec.msgs, 2)
+
+	// The schema violation is kept whole, as a one-event batch with the reason.
+	sv := rec.msgs[0]
+	require.Equal(t, router.ReasonSchema, sv.Metadata.Get(router.MetadataPoisonReason))
+	require.Contains(t, sv.Metadata.Get(router.MetadataPoisonError), `missing required field "namespace"`)
+	require.Equal(t, bad.ID.String(), sv.Metadata.Get(router.MetadataPoisonEventID))
+	kept, err := events.DecodeBatch(sv.Payload, nil)
+	require.NoError(t, err)
+	require.Len(t, kept, 1)
+	require.Equal(t, bad.ID, kept[0].ID)
+	// The undecodable message is kept byte for byte.
+	require.Equal(t, router.ReasonDecodeError, rec.msgs[1].Metadata.Get(router.MetadataPoisonReason))
+	require.Equal(t, []byte("garbage"), []byte(rec.msgs[1].Payload))
+	require.Equal(t, 1.0, collect(t, reader, "sextant.router.events.dropped")["reason=schema_violation"])
+	require.Equal(t, 2.0, collect(t, reader, "sextant.router.messages.poisoned")[""])
+}
+
+// When the poison topic cannot be written, the message is not acknowledged:
+// the bus redelivers it and nothing is lost.
+func TestHandleMessagePoisonFailureAsksForRedelivery(t *testing.T) {
+	t.Parallel()
+	rec := &poisonRecorder{err: errors.New("database down")}
+	r, _ := newTestRouter(t, stepRoutes, router.Settings{Poison: rec, PoisonTopic: "poison"})
+	err := r.HandleMessage(newMessage([]byte("garbage")))
+	require.ErrorContains(t, err, "database down")
+	require.EqualValues(t, 0, r.Stats().DecodeErrors, "counted once it is set aside, not before")
+}
+
+func total(m map[string]float64) float64 {
+	s := 0.0
+	for _, v := range m {
+		s += v
+	}
+	return s
 }
