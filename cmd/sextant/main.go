@@ -50,6 +50,7 @@ Usage:
   sextant demo    [--tasks N] [--workflow NAME] [--fail-rate F] [--config FILE] [--listen ADDR] [--exit]
                                                      router plus the reference workflow engine
   sextant check   --config FILE                      validate a configuration
+  sextant publish [--url URL] [--timeout D] [FILE|-] send events (JSON array, object or NDJSON) to POST /events
   sextant config  print [--config FILE]              print the effective configuration
   sextant version                                    print the version
 
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return demoCmd(ctx, rest, stdout, stderr)
 	case "check":
 		return checkCmd(rest, stdout, stderr)
+	case "publish":
+		return publishCmd(ctx, rest, os.Stdin, stdout, stderr)
 	case "config":
 		return configCmd(rest, stdout, stderr)
 	case "version", "--version":

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -394,3 +395,36 @@ func TestHistogramQuantile(t *testing.T) {
 }
 
 func isNaN(f float64) bool { return f != f }
+
+// TestPublishReachesTheRouter: events sent with `sextant publish` to a
+// running instance are validated, published on its bus and routed.
+func TestPublishReachesTheRouter(t *testing.T) {
+	addr := startDemo(t, "--tasks", "0")
+	var body strings.Builder
+	for i := range 5 {
+		fmt.Fprintf(&body, `{"name":"task.initialize_requested","correlation_id":"0199c3e0-ccdb-7581-87ab-3f67daeaa4a%d","attrs":{"task_uuid":"t%d","task_type":"external_job","namespace":"billing"}}`+"\n", i, i)
+	}
+	path := filepath.Join(t.TempDir(), "events.ndjson")
+	require.NoError(t, os.WriteFile(path, []byte(body.String()), 0o644))
+	var stdout bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"publish", "--url", "http://" + addr, path}, &stdout, io.Discard))
+	require.Contains(t, stdout.String(), "published 5 events")
+
+	// The bus flushes within its flush interval; the router then counts them.
+	require.Eventually(t, func() bool {
+		fams, _ := scrape(t, addr)
+		f, ok := fams["tasker_tasks_requests_total"]
+		return ok && len(f.GetMetric()) == 5
+	}, 10*time.Second, 20*time.Millisecond)
+	fams, _ := scrape(t, addr)
+	require.Equal(t, 5.0, total(t, fams, "tasker_tasks_requests_total"))
+
+	// A bad event is refused whole, with its index and what is wrong.
+	resp, err := http.Post("http://"+addr+"/events", "application/json",
+		strings.NewReader(`[{"name":"task.initialize_requested","correlation_id":"0199c3e0-ccdb-7581-87ab-3f67daeaa4a9","attrs":{"task_uuid":"t"}}]`))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	require.Contains(t, string(msg), `events[0]: task.initialize_requested: missing required field \"task_type\"`)
+}

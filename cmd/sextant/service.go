@@ -198,6 +198,7 @@ func (s *service) routes() http.Handler {
 	if s.metrics != nil {
 		mux.Handle("GET /metrics", s.metrics)
 	}
+	mux.Handle("/events", eventsHandler(s.pub, s.logger.With("component", "events_http")))
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "healthy", "timestamp": time.Now().UTC()})
@@ -205,7 +206,7 @@ func (s *service) routes() http.Handler {
 	mux.HandleFunc("GET /health/ready", s.health)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "sextant %s\n\n%s", Version, strings.Join([]string{"/metrics", "/health", "/health/live", "/health/ready"}, "\n"))
+		fmt.Fprintf(w, "sextant %s\n\n%s", Version, strings.Join([]string{"/metrics", "POST /events", "/health", "/health/live", "/health/ready"}, "\n"))
 	})
 	return mux
 }

@@ -1,0 +1,548 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sextant-telemetry/sextant/events"
+	"github.com/sextant-telemetry/sextant/events/bus"
+)
+
+// fakePublisher is an eventPublisher whose Publish is a function field; a nil
+// publish accepts every event. It records what it accepted.
+type fakePublisher struct {
+	publish func(ctx context.Context, i int, e events.Event) error
+
+	mu    sync.Mutex
+	calls int
+	got   []events.Event
+}
+
+var _ eventPublisher = (*fakePublisher)(nil)
+
+func (f *fakePublisher) Publish(ctx context.Context, e events.Event) error {
+	f.mu.Lock()
+	i := f.calls
+	f.calls++
+	f.mu.Unlock()
+	if f.publish != nil {
+		if err := f.publish(ctx, i, e); err != nil {
+			return err
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, e)
+	return nil
+}
+
+func (f *fakePublisher) events() []events.Event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]events.Event(nil), f.got...)
+}
+
+const testCorr = "0190b6a1-2c3c-7aaa-bbbb-ccccddddeeee"
+
+// stepCompleted returns the JSON of a valid step.completed event; namespace
+// tells events apart. Each key of drop is left out and each key of set
+// replaced (or added) with the given JSON value.
+func stepCompleted(namespace string, drop []string, set map[string]string) string {
+	attrs := [][2]string{
+		{"task_uuid", `"0190b6a1-0000-7000-8000-000000000001"`},
+		{"step_uuid", `"0190b6a1-0000-7000-8000-000000000002"`},
+		{"namespace", fmt.Sprintf("%q", namespace)},
+		{"step_name", `"fetch"`},
+		{"result", `"success"`},
+		{"duration_ms", `12.5`},
+		{"attempt", `1`},
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"name":"step.completed","correlation_id":%q,"attrs":{`, testCorr)
+	n := 0
+	add := func(k, v string) {
+		if n > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%q:%s", k, v)
+		n++
+	}
+	for _, a := range attrs {
+		switch {
+		case contains(drop, a[0]):
+		case set[a[0]] != "":
+			add(a[0], set[a[0]])
+			delete(set, a[0])
+		default:
+			add(a[0], a[1])
+		}
+	}
+	for k, v := range set {
+		add(k, v)
+	}
+	b.WriteString("}}")
+	return b.String()
+}
+
+func contains(s []string, x string) bool {
+	for _, v := range s {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func ok(ns string) string { return stepCompleted(ns, nil, nil) }
+
+func namespaces(evs []events.Event) []string {
+	var out []string
+	for _, e := range evs {
+		v, _ := e.Attr("namespace")
+		out = append(out, v.Str())
+	}
+	return out
+}
+
+// post sends body to an eventsHandler over pub and decodes the answer.
+func post(t *testing.T, h http.Handler, method, contentType string, body io.Reader, header ...string) (*http.Response, eventsReply) {
+	t.Helper()
+	req := httptest.NewRequest(method, "/events", body)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	resp := rec.Result()
+	require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	var reply eventsReply
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &reply), "%s", raw)
+	return resp, reply
+}
+
+func intp(n int) *int { return &n }
+
+func TestEventsHandler(t *testing.T) {
+	t.Parallel()
+	errBoom := errors.New("dial tcp 10.0.0.7:5432: connection refused")
+	failAt := func(at int, err error) func(context.Context, int, events.Event) error {
+		return func(_ context.Context, i int, _ events.Event) error {
+			if i == at {
+				return err
+			}
+			return nil
+		}
+	}
+	tooMany := "[" + strings.Repeat(ok("x")+",", maxEventsPerRequest) + ok("x") + "]"
+	tests := []struct {
+		name        string
+		method      string // default POST
+		contentType string // default application/json
+		header      []string
+		body        string
+		publish     func(ctx context.Context, i int, e events.Event) error
+
+		wantCode      int
+		wantAccepted  *int
+		wantError     string // substring of the error
+		wantProblems  []eventProblem
+		wantPublished []string // namespaces, in order
+		wantHeader    map[string]string
+	}{
+		{
+			name: "single event", body: ok("a"),
+			wantCode: http.StatusAccepted, wantAccepted: intp(1), wantPublished: []string{"a"},
+		},
+		{
+			name: "array in order", body: "[" + ok("a") + ",\n" + ok("b") + ",\n" + ok("c") + "]",
+			wantCode: http.StatusAccepted, wantAccepted: intp(3), wantPublished: []string{"a", "b", "c"},
+		},
+		{
+			name: "empty array", body: " [ ] ",
+			wantCode: http.StatusAccepted, wantAccepted: intp(0),
+		},
+		{
+			name: "ndjson", contentType: "application/x-ndjson; charset=utf-8",
+			body:     ok("a") + "\n\n" + ok("b") + "\r\n" + ok("c") + "\n",
+			wantCode: http.StatusAccepted, wantAccepted: intp(3), wantPublished: []string{"a", "b", "c"},
+		},
+		{
+			name: "ndjson spread over lines, as jq prints it", contentType: "application/ndjson",
+			body:     strings.ReplaceAll(ok("a"), ",", ",\n  ") + "\n" + ok("b"),
+			wantCode: http.StatusAccepted, wantAccepted: intp(2), wantPublished: []string{"a", "b"},
+		},
+		{
+			name: "malformed json", body: "[\n" + ok("a") + ",\n{\"name\": }\n]",
+			wantCode: http.StatusBadRequest, wantError: "malformed JSON at line 3, column 10: invalid character '}' looking for beginning of value",
+		},
+		{
+			name: "missing comma", body: "[" + ok("a") + "\n " + ok("b") + "]",
+			wantCode: http.StatusBadRequest, wantError: "malformed JSON at line 2, column 2: expected comma after array element",
+		},
+		{
+			name: "truncated array", body: "[" + ok("a") + ",\n",
+			wantCode: http.StatusBadRequest, wantError: "malformed JSON at line 2, column 1: unexpected end of input",
+		},
+		{
+			name: "truncated ndjson", contentType: mediaNDJSON, body: ok("a") + "\n" + ok("b")[:20],
+			wantCode: http.StatusBadRequest, wantError: "malformed JSON at line 2, column 21: unexpected end of input",
+		},
+		{
+			name: "bad ndjson line", contentType: mediaNDJSON, body: ok("a") + "\n" + ok("b") + ",\n" + ok("c"),
+			wantCode: http.StatusBadRequest, wantError: "malformed JSON at line 2, column",
+		},
+		{
+			name: "several objects as application/json", body: ok("a") + "\n" + ok("b"),
+			wantCode: http.StatusBadRequest, wantError: "malformed JSON at line 2, column 1: unexpected data after the events; to send several events, send an array, or one event per line with Content-Type application/x-ndjson",
+		},
+		{
+			name: "not an object", body: `"step.completed"`,
+			wantCode: http.StatusBadRequest, wantError: "malformed JSON at line 1, column 1: want an event object or an array of events, got a string",
+		},
+		{
+			name: "empty body", body: "",
+			wantCode: http.StatusBadRequest, wantError: "empty body",
+		},
+		{
+			name: "blank body", contentType: mediaNDJSON, body: " \n\t\n",
+			wantCode: http.StatusBadRequest, wantError: "empty body",
+		},
+		{
+			name: "unknown name", body: "[" + ok("a") + "," + strings.Replace(ok("b"), "step.completed", "step.exploded", 1) + "]",
+			wantCode:     http.StatusUnprocessableEntity,
+			wantError:    `1 of 2 events are invalid; none was published: events[1]: unknown event "step.exploded"`,
+			wantProblems: []eventProblem{{Index: 1, Line: 1, Event: "step.exploded", Message: `events[1]: unknown event "step.exploded"`}},
+		},
+		{
+			name:     "missing field",
+			body:     "[" + ok("a") + ",\n" + ok("b") + ",\n" + ok("c") + ",\n" + stepCompleted("d", []string{"namespace"}, nil) + "]",
+			wantCode: http.StatusUnprocessableEntity,
+			wantProblems: []eventProblem{{Index: 3, Line: 4, Event: "step.completed",
+				Message: `events[3]: step.completed: missing required field "namespace"`}},
+		},
+		{
+			name: "wrong kind", body: stepCompleted("a", nil, map[string]string{"duration_ms": `"12ms"`}),
+			wantCode: http.StatusUnprocessableEntity,
+			wantProblems: []eventProblem{{Index: 0, Line: 1, Event: "step.completed",
+				Message: `events[0]: step.completed: field "duration_ms": wrong field type: got string, want float`}},
+		},
+		{
+			name: "every problem of every event, with ndjson lines", contentType: mediaNDJSON,
+			body: ok("a") + "\n\n" + stepCompleted("b", []string{"result", "step_name"}, nil) + "\n" +
+				stepCompleted("c", nil, map[string]string{"attempt": `1.5`}) + "\n" + `{"name":"task.failed","correlation_id":"` + testCorr + `","extra":1}` + "\n[]\n",
+			wantCode:  http.StatusUnprocessableEntity,
+			wantError: "4 of 5 events are invalid; none was published: events[1]: step.completed: missing required field \"step_name\" (and 4 more problems)",
+			wantProblems: []eventProblem{
+				{Index: 1, Line: 3, Event: "step.completed", Message: `events[1]: step.completed: missing required field "step_name"`},
+				{Index: 1, Line: 3, Event: "step.completed", Message: `events[1]: step.completed: missing required field "result"`},
+				{Index: 2, Line: 4, Event: "step.completed", Message: `events[2]: step.completed: field "attempt": wrong field type: got float, want int`},
+				{Index: 3, Line: 5, Event: "task.failed", Message: `events[3]: event: json: unknown field "extra"`},
+				{Index: 4, Line: 6, Message: `events[4]: want an event object, got an array`},
+			},
+		},
+		{
+			name: "missing correlation id", body: `[{"name":"task.failed"}]`,
+			wantCode:     http.StatusUnprocessableEntity,
+			wantProblems: []eventProblem{{Index: 0, Line: 1, Event: "task.failed", Message: `events[0]: event task.failed: correlation_id: required`}},
+		},
+		{
+			name: "empty attribute name", body: stepCompleted("a", nil, map[string]string{"": `1`}),
+			wantCode:     http.StatusUnprocessableEntity,
+			wantProblems: []eventProblem{{Index: 0, Line: 1, Event: "step.completed", Message: `events[0]: step.completed: attrs: empty attribute name`}},
+		},
+		{
+			name: "too large", body: `[` + strings.Repeat(" ", maxEventsBody) + `]`,
+			wantCode: http.StatusRequestEntityTooLarge, wantError: "exceeds the limit of 8388608 bytes (8 MiB)",
+		},
+		{
+			name: "too many events", body: tooMany,
+			wantCode: http.StatusRequestEntityTooLarge, wantError: "too many events: at most 10000 per request",
+		},
+		{
+			name: "unknown content type", contentType: "text/plain", body: ok("a"),
+			wantCode: http.StatusUnsupportedMediaType, wantError: "unsupported Content-Type text/plain: want application/json",
+			wantHeader: map[string]string{"Accept-Post": "application/json, application/x-ndjson"},
+		},
+		{
+			name: "form, as curl -d sends", contentType: "application/x-www-form-urlencoded", body: ok("a"),
+			wantCode: http.StatusUnsupportedMediaType, wantError: "unsupported Content-Type application/x-www-form-urlencoded",
+		},
+		{
+			name: "missing content type", contentType: "-", body: ok("a"),
+			wantCode: http.StatusUnsupportedMediaType, wantError: "missing Content-Type",
+		},
+		{
+			name: "latin-1", contentType: "application/json; charset=iso-8859-1", body: ok("a"),
+			wantCode: http.StatusUnsupportedMediaType, wantError: `unsupported charset "iso-8859-1"`,
+		},
+		{
+			name: "compressed", header: []string{"Content-Encoding", "gzip"}, body: ok("a"),
+			wantCode: http.StatusUnsupportedMediaType, wantError: `unsupported Content-Encoding "gzip"`,
+		},
+		{
+			name: "GET", method: http.MethodGet,
+			wantCode: http.StatusMethodNotAllowed, wantError: "method GET not allowed: publish events with POST /events",
+			wantHeader: map[string]string{"Allow": "POST"},
+		},
+		{
+			name: "bus closed midway", body: "[" + ok("a") + "," + ok("b") + "," + ok("c") + "]",
+			publish:  failAt(2, fmt.Errorf("bus: %w", bus.ErrClosed)),
+			wantCode: http.StatusServiceUnavailable, wantAccepted: intp(2), wantPublished: []string{"a", "b"},
+			wantError:  "sextant is shutting down: 2 of 3 events were accepted before the bus closed; send events[2:] again later",
+			wantHeader: map[string]string{"Retry-After": "5"},
+		},
+		{
+			name: "bus busy", body: "[" + ok("a") + "," + ok("b") + "]",
+			publish:  failAt(0, fmt.Errorf("bus: publish: %w", context.DeadlineExceeded)),
+			wantCode: http.StatusServiceUnavailable, wantAccepted: intp(0),
+			wantError:  "the bus is busy: it did not take events[0] within 10s; 0 of 2 events were accepted",
+			wantHeader: map[string]string{"Retry-After": "1"},
+		},
+		{
+			name: "bus failure midway", body: "[" + ok("a") + "," + ok("b") + "," + ok("c") + "]",
+			publish:  failAt(1, errBoom),
+			wantCode: http.StatusInternalServerError, wantAccepted: intp(1), wantPublished: []string{"a"},
+			wantError: "internal error publishing events[1] (see the sextant log); 1 of 3 events were accepted",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			pub := &fakePublisher{publish: tt.publish}
+			method := tt.method
+			if method == "" {
+				method = http.MethodPost
+			}
+			ct := tt.contentType
+			switch ct {
+			case "":
+				ct = mediaJSON
+			case "-":
+				ct = ""
+			}
+			resp, reply := post(t, eventsHandler(pub, slog.New(slog.DiscardHandler)), method, ct, strings.NewReader(tt.body), tt.header...)
+			require.Equal(t, tt.wantCode, resp.StatusCode, "%+v", reply)
+			require.Equal(t, tt.wantAccepted, reply.Accepted)
+			if tt.wantError != "" {
+				require.Contains(t, reply.Error, tt.wantError)
+			} else if tt.wantCode >= 400 {
+				require.NotEmpty(t, reply.Error)
+			} else {
+				require.Empty(t, reply.Error)
+			}
+			if tt.wantProblems != nil {
+				require.Equal(t, tt.wantProblems, reply.Problems)
+				require.Contains(t, reply.Error, "none was published: "+tt.wantProblems[0].Message)
+			}
+			require.NotContains(t, reply.Error, "10.0.0.7", "internal errors stay in the log")
+			for k, v := range tt.wantHeader {
+				require.Equal(t, v, resp.Header.Get(k), k)
+			}
+			require.Equal(t, tt.wantPublished, namespaces(pub.events()))
+			if tt.wantCode >= 400 && tt.publish == nil {
+				require.Zero(t, pub.calls, "a refused request publishes nothing")
+			}
+		})
+	}
+}
+
+func TestEventsHandlerDecodesTheEnvelope(t *testing.T) {
+	t.Parallel()
+	pub := &fakePublisher{}
+	want := events.New(events.TaskCompleted, events.NewID(),
+		events.String("task_uuid", "t"), events.String("task_type", "tt"), events.String("namespace", "ns"), events.Int("step_count", 4))
+	want.SchemaVersion = 3
+	b, err := json.Marshal(want)
+	require.NoError(t, err)
+	resp, reply := post(t, eventsHandler(pub, slog.New(slog.DiscardHandler)), http.MethodPost, mediaJSON, bytes.NewReader(b))
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, "%+v", reply)
+	got := pub.events()
+	require.Len(t, got, 1)
+	require.Equal(t, want.ID, got[0].ID)
+	require.Equal(t, want.CorrelationID, got[0].CorrelationID)
+	require.True(t, want.Time.Equal(got[0].Time))
+	require.Equal(t, want.SchemaVersion, got[0].SchemaVersion)
+	require.Equal(t, want.Attrs, got[0].Attrs)
+
+	// Without id and time, the server gives the event fresh ones.
+	resp, reply = post(t, eventsHandler(pub, slog.New(slog.DiscardHandler)), http.MethodPost, mediaJSON, strings.NewReader(ok("a")))
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, "%+v", reply)
+	got = pub.events()
+	require.False(t, got[1].ID.IsZero())
+	require.False(t, got[1].Time.IsZero())
+	require.Equal(t, uint16(1), got[1].SchemaVersion)
+}
+
+func TestEventsHandlerTooManyProblems(t *testing.T) {
+	t.Parallel()
+	bad := stepCompleted("x", []string{"namespace"}, nil)
+	body := "[" + strings.Repeat(bad+",", 149) + bad + "]"
+	pub := &fakePublisher{}
+	resp, reply := post(t, eventsHandler(pub, slog.New(slog.DiscardHandler)), http.MethodPost, mediaJSON, strings.NewReader(body))
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	require.Len(t, reply.Problems, maxProblems)
+	require.Equal(t, 99, reply.Problems[99].Index)
+	require.Contains(t, reply.Error, "150 of 150 events are invalid")
+	require.Contains(t, reply.Error, "(and 149 more problems; the first 100 are listed)")
+}
+
+// TestEventsHandlerLogsNoValues: payload values may be secrets; the log
+// holds names, counts and indexes only.
+func TestEventsHandlerLogsNoValues(t *testing.T) {
+	t.Parallel()
+	var logs lockedBuffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	secret := "hunter2-secret"
+	bodies := []string{
+		"[" + ok(secret) + "," + stepCompleted(secret, []string{"result"}, nil) + "]",
+		"[" + ok(secret) + "," + ok(secret) + "]",
+		`{"name":"` + secret + `"`,
+	}
+	pub := &fakePublisher{publish: func(_ context.Context, i int, _ events.Event) error {
+		if i == 1 {
+			return errors.New("bus down")
+		}
+		return nil
+	}}
+	h := eventsHandler(pub, logger)
+	for _, b := range bodies {
+		resp, _ := post(t, h, http.MethodPost, mediaJSON, strings.NewReader(b))
+		require.GreaterOrEqual(t, resp.StatusCode, 400)
+	}
+	require.Contains(t, logs.String(), `"first_index":1`)
+	require.Contains(t, logs.String(), `"event":"step.completed"`)
+	require.NotContains(t, logs.String(), secret)
+}
+
+// TestEventsHandlerWithBusPublisher runs the handler on the real bus
+// publisher: accepted events reach the bus in order, and once the publisher
+// is closed the handler answers 503.
+func TestEventsHandlerWithBusPublisher(t *testing.T) {
+	t.Parallel()
+	cfg := bus.NewDefaultConfig()
+	mem := bus.NewMemory(watermill.NopLogger{})
+	defer func() { require.NoError(t, mem.Close()) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	msgs, err := mem.Subscribe(ctx, cfg.Topic)
+	require.NoError(t, err)
+	got := make(chan []events.Event, 1)
+	go func() {
+		var evs []events.Event
+		for msg := range msgs {
+			var derr error
+			evs, derr = events.DecodeBatch(msg.Payload, evs)
+			msg.Ack()
+			if derr != nil {
+				break
+			}
+		}
+		got <- evs
+	}()
+	pub, err := bus.NewPublisher(mem, cfg)
+	require.NoError(t, err)
+	srv := httptest.NewServer(eventsHandler(pub, slog.New(slog.DiscardHandler)))
+	defer srv.Close()
+
+	resp, err := http.Post(srv.URL+"/events", mediaNDJSON, strings.NewReader(ok("a")+"\n"+ok("b")+"\n"+ok("c")+"\n"))
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	require.NoError(t, pub.Close(ctx))
+
+	resp, err = http.Post(srv.URL+"/events", mediaJSON, strings.NewReader(ok("d")))
+	require.NoError(t, err)
+	var reply eventsReply
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&reply))
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	require.Equal(t, "5", resp.Header.Get("Retry-After"))
+	require.Equal(t, intp(0), reply.Accepted)
+
+	cancel()
+	require.Equal(t, []string{"a", "b", "c"}, namespaces(<-got))
+}
+
+// TestDecodeEventsPointsAtTheError: a malformed body's line and column are
+// those of the offending byte, wherever it is.
+func TestDecodeEventsPointsAtTheError(t *testing.T) {
+	t.Parallel()
+	a := ok("a")
+	tests := []struct {
+		name         string
+		format       eventFormat
+		body         string
+		line, column int
+		msg          string
+	}{
+		{"first value", formatJSON, `{"name":}`, 1, 9, "invalid character '}'"},
+		{"third array element, indented", formatJSON, "[\n  " + a + ",\n  " + a + ",\n  {\"name\" 1}\n]", 4, 11, "invalid character '1' after object key"},
+		{"stray comma in array", formatJSON, "[" + a + ",,\n" + a + "]", 1, len(a) + 3, "invalid character ','"},
+		{"trailing comma in array", formatJSON, "[" + a + ",\n]", 2, 1, "invalid character ']'"},
+		{"garbage after element", formatJSON, "[" + a + "\n  x]", 2, 3, "expected comma after array element"},
+		{"third ndjson line", formatNDJSON, a + "\n" + a + "\n" + `{"name":"x",}`, 3, 13, "invalid character '}'"},
+		{"stray comma between ndjson lines", formatNDJSON, a + ",\n" + a, 1, len(a) + 1, "invalid character ','"},
+		{"stray bracket after ndjson", formatNDJSON, a + "\n]", 2, 1, "unexpected data after the events"},
+		{"auto: array", formatAuto, "[\n" + a + "\n" + a + "]", 3, 1, "expected comma after array element"},
+		{"auto: stream", formatAuto, a + "\n" + a + "\n{", 3, 2, "unexpected end of input"},
+		{"multibyte text before the error", formatJSON, `{"name":"é", }`, 1, 14, "invalid character '}'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := decodeEvents([]byte(tt.body), tt.format, 0)
+			me, ok := errors.AsType[*malformedError](err)
+			require.True(t, ok, "%v", err)
+			require.Equal(t, [2]int{tt.line, tt.column}, [2]int{me.line, me.column}, "%v", err)
+			require.Contains(t, me.msg, tt.msg)
+		})
+	}
+}
+
+// TestPublishingDocExamples: the event docs/publishing.md shows, and the one
+// its curl example sends, are accepted.
+func TestPublishingDocExamples(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../../docs/publishing.md")
+	require.NoError(t, err)
+	_, rest, found := strings.Cut(string(doc), "## The JSON form of an event\n\n```json\n")
+	require.True(t, found)
+	event, _, _ := strings.Cut(rest, "```")
+	_, rest, found = strings.Cut(string(doc), "  -d '")
+	require.True(t, found)
+	curl, _, _ := strings.Cut(rest, "'\n")
+	for _, body := range []string{event, curl} {
+		resp, reply := post(t, eventsHandler(&fakePublisher{}, slog.New(slog.DiscardHandler)), http.MethodPost, mediaJSON, strings.NewReader(body))
+		require.Equal(t, http.StatusAccepted, resp.StatusCode, "%s\n%+v", body, reply)
+	}
+}
+
+// TestEventsHandlerTooLargeWithoutLength: a chunked body is cut at the limit.
+func TestEventsHandlerTooLargeWithoutLength(t *testing.T) {
+	t.Parallel()
+	pub := &fakePublisher{}
+	body := io.MultiReader(strings.NewReader("["+ok("a")+","), strings.NewReader(strings.Repeat(" ", maxEventsBody)), strings.NewReader("]"))
+	resp, reply := post(t, eventsHandler(pub, slog.New(slog.DiscardHandler)), http.MethodPost, mediaJSON, body)
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	require.Equal(t, "request body exceeds the limit of 8388608 bytes (8 MiB): split the events into several requests", reply.Error)
+	require.Zero(t, pub.calls)
+}
