@@ -262,6 +262,18 @@ func (r *Router) Start(ctx context.Context) error {
 		r.mu.Unlock()
 		return fmt.Errorf("router: %w", err)
 	}
+	if r.set.Poison != nil {
+		// A handler error or panic is retried with backoff, then the
+		// message is set aside: on watermill-sql a nack would block its
+		// partition, redelivering the same message forever.
+		pq, err := middleware.PoisonQueue(r.set.Poison, r.set.PoisonTopic)
+		if err != nil {
+			r.mu.Unlock()
+			return fmt.Errorf("router: poison topic: %w", err)
+		}
+		retry := middleware.Retry{MaxRetries: 3, InitialInterval: 100 * time.Millisecond, Multiplier: 2, Logger: wlog}
+		wm.AddMiddleware(pq, retry.Middleware)
+	}
 	wm.AddMiddleware(middleware.Recoverer)
 	for _, topic := range r.set.Source.Topics {
 		wm.AddConsumerHandler("sextant.router."+topic, topic, r.set.Source.Subscriber, r.HandleMessage)

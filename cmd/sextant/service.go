@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -37,7 +37,10 @@ type service struct {
 	metrics    http.Handler // the Prometheus exposition
 	snapshot   *sdkmetric.ManualReader
 	mp         *sdkmetric.MeterProvider
-	mem        *gochannel.GoChannel
+	busPub     message.Publisher  // where the bus publisher writes batches
+	busSub     message.Subscriber // where the router reads them
+	closeBus   func() error
+	pg         *bus.Postgres // the postgres driver, for its backlog statistics
 	router     *router.Router
 	pub        *bus.Publisher
 
@@ -89,21 +92,41 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 		}
 	}
 	s.mp = sdkmetric.NewMeterProvider(opts...)
-	if cfg.Bus.Driver != bus.DriverMemory {
-		return nil, errors.Join(fmt.Errorf("bus.driver: %q is not wired into this build yet", cfg.Bus.Driver), s.Shutdown(ctx))
+	if err := s.openBus(ctx); err != nil {
+		return nil, errors.Join(err, s.Shutdown(ctx))
 	}
-	s.mem = bus.NewMemory(watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}))
-	r, err := router.New(cfg.Router, router.Settings{
+	set := router.Settings{
 		MeterProvider: s.mp,
 		Logger:        logger.With("component", "router"),
-		Source:        router.Source{Subscriber: s.mem, Topics: partitionTopics(cfg.Bus)},
+		Source:        router.Source{Subscriber: s.busSub, Topics: partitionTopics(cfg.Bus)},
 		CloseTimeout:  shutdownTimeout,
-	})
+	}
+	if s.pg != nil { // only a durable bus has somewhere to keep what cannot be routed
+		set.Poison, set.PoisonTopic = s.pg.Publisher(), cfg.Bus.PoisonTopic()
+	}
+	r, err := router.New(cfg.Router, set)
 	if err != nil {
 		return nil, errors.Join(err, s.Shutdown(ctx))
 	}
 	s.router = r
 	return s, nil
+}
+
+// openBus connects the configured bus.
+func (s *service) openBus(ctx context.Context) error {
+	wlog := watermill.NewSlogLoggerWithLevelMapping(s.logger.With("component", "bus"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	switch s.cfg.Bus.Driver {
+	case bus.DriverPostgres:
+		pg, err := bus.NewPostgres(ctx, s.cfg.Bus, wlog)
+		if err != nil {
+			return fmt.Errorf("bus.postgres: %w", err)
+		}
+		s.pg, s.busPub, s.busSub, s.closeBus = pg, pg.Publisher(), pg.Subscriber(), pg.Close
+	default:
+		mem := bus.NewMemory(wlog)
+		s.busPub, s.busSub, s.closeBus = mem, mem, mem.Close
+	}
+	return nil
 }
 
 // Start listens, starts the router (it subscribes before anything can
@@ -117,7 +140,7 @@ func (s *service) Start(ctx context.Context) error {
 	if err := s.router.Start(ctx); err != nil {
 		return err
 	}
-	pub, err := bus.NewPublisher(s.mem, s.cfg.Bus)
+	pub, err := bus.NewPublisher(s.busPub, s.cfg.Bus)
 	if err != nil {
 		return err
 	}
@@ -169,8 +192,8 @@ func (s *service) Shutdown(ctx context.Context) error {
 	if s.router != nil {
 		errs = append(errs, s.router.Shutdown(ctx))
 	}
-	if s.mem != nil {
-		errs = append(errs, s.mem.Close())
+	if s.closeBus != nil {
+		errs = append(errs, s.closeBus())
 	}
 	if s.mp != nil {
 		errs = append(errs, s.mp.Shutdown(ctx))
@@ -212,7 +235,7 @@ func (s *service) routes() http.Handler {
 }
 
 // health reports ready while the router consumes the bus.
-func (s *service) health(w http.ResponseWriter, _ *http.Request) {
+func (s *service) health(w http.ResponseWriter, r *http.Request) {
 	st := s.router.Stats()
 	body := map[string]any{
 		"status":    "healthy",
@@ -221,6 +244,20 @@ func (s *service) health(w http.ResponseWriter, _ *http.Request) {
 			"events_received": st.Received, "events_routed": st.Routed, "events_unmatched": st.Unmatched,
 			"decode_errors": st.DecodeErrors, "events_undecoded": st.Undecoded, "series_overflowed": st.Overflowed,
 		},
+	}
+	if s.pg != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if bs, err := s.pg.Stats(ctx); err != nil {
+			body["bus"] = map[string]any{"driver": "postgres", "status": "unhealthy", "error": "backlog query failed"}
+			s.logger.Warn("bus backlog query failed", "error", err)
+		} else {
+			lag := 0.0
+			if !bs.Oldest.IsZero() {
+				lag = time.Since(bs.Oldest).Seconds()
+			}
+			body["bus"] = map[string]any{"driver": "postgres", "status": "healthy", "depth": bs.Depth, "lag_seconds": lag, "poison": bs.Poison}
+		}
 	}
 	code := http.StatusOK
 	if !s.ready.Load() {

@@ -153,7 +153,11 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("flush_interval: must be positive, got %s", c.FlushInterval))
 	}
 	if c.Driver == DriverPostgres {
-		errs = append(errs, c.Postgres.validate()...)
+		errs = append(errs, c.Postgres.validate(c.Partitions)...)
+		// PostgreSQL cuts identifiers at 63 bytes: two partitions could share a table.
+		if longest := "watermill_offsets_" + c.PoisonTopic(); len(longest) > 63 {
+			errs = append(errs, fmt.Errorf("topic: too long for the postgres driver: table %q would exceed PostgreSQL's 63-byte names (keep the topic under %d characters)", longest, 63-len("watermill_offsets__poison")))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -165,7 +169,7 @@ const MaxPartitions = 256
 // badTopicChars is what watermill-sql refuses in a topic name.
 var badTopicChars = regexp.MustCompile(`[^A-Za-z0-9\-$:._]`)
 
-func (c PostgresConfig) validate() []error {
+func (c PostgresConfig) validate(partitions int) []error {
 	var errs []error
 	raw := c.ResolvedURL()
 	switch u, err := url.Parse(raw); {
@@ -176,8 +180,8 @@ func (c PostgresConfig) validate() []error {
 	case u.Scheme != "postgres" && u.Scheme != "postgresql":
 		errs = append(errs, fmt.Errorf("postgres.url: scheme must be postgres or postgresql, got %q", u.Scheme))
 	}
-	if c.MaxConns < 2 {
-		errs = append(errs, fmt.Errorf("postgres.max_conns: must be at least 2, got %d", c.MaxConns))
+	if c.MaxConns < partitions+2 {
+		errs = append(errs, fmt.Errorf("postgres.max_conns: must be at least partitions + 2 = %d (each partition's subscriber holds a connection), got %d", partitions+2, c.MaxConns))
 	}
 	if c.ConsumerGroup == "" {
 		errs = append(errs, errors.New("postgres.consumer_group: must not be empty"))
@@ -191,13 +195,16 @@ func (c PostgresConfig) validate() []error {
 	return errs
 }
 
-// redactErr keeps a URL's password out of an error message that quotes it.
+// redactErr keeps a URL's password out of an error message that quotes it,
+// even when the URL does not parse (then url.Parse cannot say where the
+// password is, so anything between "user:" and "@" is hidden).
 func redactErr(err error, raw string) string {
 	msg := err.Error()
-	if u, perr := url.Parse(raw); perr == nil && u.User != nil {
-		if p, ok := u.User.Password(); ok && p != "" {
-			msg = strings.ReplaceAll(msg, p, "xxxxx")
-		}
+	if m := userinfoPassword.FindStringSubmatch(raw); m != nil && m[1] != "" {
+		msg = strings.ReplaceAll(msg, m[1], "xxxxx")
 	}
 	return msg
 }
+
+// userinfoPassword finds the password of scheme://user:password@host.
+var userinfoPassword = regexp.MustCompile(`://[^:/@]*:([^@]*)@`)

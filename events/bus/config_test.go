@@ -71,8 +71,17 @@ func TestConfigValidate(t *testing.T) {
 		{name: "postgres fields", mutate: func(c *bus.Config) {
 			c.Driver = bus.DriverPostgres
 			c.Postgres = bus.PostgresConfig{URL: "postgres://u:s3cret@h/db"}
-		}, want: []string{"postgres.max_conns: must be at least 2, got 0", "postgres.consumer_group: must not be empty",
+		}, want: []string{"postgres.max_conns: must be at least partitions + 2 = 3", "postgres.consumer_group: must not be empty",
 			"postgres.poll_interval: must be positive, got 0s", "postgres.subscribe_batch_size: must be at least 1, got 0"}},
+		{name: "password hidden in an unparsable url", mutate: func(c *bus.Config) {
+			c.Driver = bus.DriverPostgres
+			c.Postgres.URL = "postgres://sextant:s3cret@[::1/test"
+		}, want: []string{"postgres.url: not a URL: parse \"postgres://sextant:xxxxx@[::1/test\""}},
+		{name: "topic too long for postgres", mutate: func(c *bus.Config) {
+			c.Driver = bus.DriverPostgres
+			c.Postgres.URL = "postgres://h/db"
+			c.Topic = strings.Repeat("t", 40)
+		}, want: []string{"topic: too long for the postgres driver"}},
 		{name: "postgres valid", mutate: func(c *bus.Config) { c.Driver = bus.DriverPostgres; c.Postgres.URL = "postgres://u:p@h:5432/db" }},
 	}
 	for _, tt := range tests {

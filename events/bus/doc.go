@@ -1,8 +1,9 @@
 // Package bus carries batches of events over watermill: a batching Publisher
-// that keeps publish order, the in-memory GoChannel bus configured for order
-// and backpressure, and the bus section of the configuration.
+// that keeps per-partition publish order, the in-memory GoChannel bus
+// configured for order and backpressure, the durable PostgreSQL bus
+// (watermill-sql over a pgx pool), and the bus section of the configuration.
 //
-// It imports events, the standard library and watermill only. A Publisher is
-// safe for concurrent use; its one background goroutine is owned by it and
-// stopped by Close.
+// It imports events, the standard library, watermill, watermill-sql and pgx.
+// A Publisher and a Postgres are safe for concurrent use; their goroutines
+// are owned by them and stopped by Close.
 package bus

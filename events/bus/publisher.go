@@ -70,7 +70,7 @@ type Publisher struct {
 
 type request struct {
 	topic   string
-	payload []byte     // nil for a Flush marker
+	payload []byte // nil for a Flush marker
 	n       int
 	ack     chan error // non-nil for Flush
 }
