@@ -95,7 +95,7 @@ func TestInvalid(t *testing.T) {
 			{"3:1", "", "a configuration file holds one YAML document"},
 		}},
 		{name: "unknown_event", validate: []want{
-			{"3:14", "router.routes[0].match", `unknown event "step.claimd" (known: step.claimed, `},
+			{"3:14", "router.routes[0].match", `unknown event "step.claimd" (known: db.pool_acquired, `},
 			{"7:14", "router.routes[1].match", `pattern "job.*" matches no event in the catalog`},
 		}},
 		{name: "unknown_field", validate: []want{

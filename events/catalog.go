@@ -25,6 +25,34 @@ const (
 	StepResultSubmitted  = "step.result_submitted"
 )
 
+// Database events, published by the pgx tracer and pool reader in lifecycle.
+const (
+	DBQueryExecuted        = "db.query_executed"
+	DBTransactionCompleted = "db.transaction_completed"
+	DBPoolAcquired         = "db.pool_acquired"
+	DBPoolStats            = "db.pool_stats"
+)
+
+// Messaging events, published by the bus about its own work. They never
+// describe a message that carries only messaging or database events, so
+// instrumenting the bus cannot feed on itself.
+const (
+	QueueMessageSent     = "queue.message_sent"
+	QueueMessageReceived = "queue.message_received"
+	QueueMessageDeleted  = "queue.message_deleted"
+	QueueStats           = "queue.stats"
+	QueueRedelivered     = "queue.message_redelivered"
+	QueueError           = "queue.error"
+	QueueRetryAttempt    = "queue.retry_attempt"
+	QueueCircuitState    = "queue.circuit_breaker_state"
+)
+
+// IsInfrastructure reports whether name is a database or messaging event:
+// the bus does not describe messages made only of these.
+func IsInfrastructure(name string) bool {
+	return strings.HasPrefix(name, "db.") || strings.HasPrefix(name, "queue.")
+}
+
 // Field describes one attribute of a catalog event.
 type Field struct {
 	Name        string
@@ -36,7 +64,7 @@ type Field struct {
 // Schema is the catalog entry of one event name.
 type Schema struct {
 	Name        string
-	Group       string // "orchestration" or "worker"
+	Group       string // orchestration, worker, database or messaging
 	Version     uint16
 	Description string
 	Fields      []Field
@@ -84,6 +112,19 @@ var (
 	fErrorType    = Field{Name: "error_type", Type: KindString, Required: true, Description: "a low-cardinality error class, e.g. handler_error"}
 	fErrorMessage = Field{Name: "error_message", Type: KindString, Description: "the error text; kept out of labels"}
 	fResult       = Field{Name: "result", Type: KindString, Required: true, Description: "success or error"}
+
+	fOperation = Field{Name: "operation", Type: KindString, Required: true, Description: "the SQL command: select, insert, update, delete, begin, commit, rollback or other"}
+	fOutcome   = Field{Name: "outcome", Type: KindString, Required: true, Description: "success or error (queries); commit or rollback (transactions)"}
+	fPool      = Field{Name: "pool", Type: KindString, Required: true, Description: "the connection pool's name, e.g. bus"}
+	fActive    = Field{Name: "active", Type: KindInt, Required: true, Description: "connections in use"}
+	fIdle      = Field{Name: "idle", Type: KindInt, Required: true, Description: "connections idle in the pool"}
+	fMaxConns  = Field{Name: "max", Type: KindInt, Required: true, Description: "the pool's size limit"}
+	fWaitMS    = Field{Name: "wait_ms", Type: KindFloat, Required: true, Description: "how long acquiring a connection took, in milliseconds"}
+	fQueue     = Field{Name: "queue", Type: KindString, Required: true, Description: "the bus topic (partition) the message is on"}
+	fEvents    = Field{Name: "events", Type: KindInt, Required: true, Description: "how many events the message carries"}
+	fDepth     = Field{Name: "depth", Type: KindInt, Required: true, Description: "messages not yet acknowledged by the consumer group"}
+	fAge       = Field{Name: "age_seconds", Type: KindFloat, Required: true, Description: "age of the oldest unacknowledged message, in seconds (0 when none)"}
+	fState     = Field{Name: "state", Type: KindInt, Required: true, Description: "0 closed, 1 half-open, 2 open"}
 )
 
 // catalog is ordered by the life of a task; it is never modified.
@@ -124,6 +165,44 @@ var catalog = []Schema{
 	{Name: TaskFailed, Group: "orchestration", Version: 1,
 		Description: "a task failed",
 		Fields:      []Field{fTaskUUID, fTaskType, fNamespace, fErrorType, fErrorMessage}},
+
+	{Name: DBQueryExecuted, Group: "database", Version: 1,
+		Description: "a SQL statement finished",
+		Fields:      []Field{fPool, fOperation, fOutcome, fDurationMS}},
+	{Name: DBTransactionCompleted, Group: "database", Version: 1,
+		Description: "a transaction committed or rolled back",
+		Fields:      []Field{fPool, fOutcome, fDurationMS}},
+	{Name: DBPoolAcquired, Group: "database", Version: 1,
+		Description: "a connection was acquired from a pool",
+		Fields:      []Field{fPool, fWaitMS}},
+	{Name: DBPoolStats, Group: "database", Version: 1,
+		Description: "a periodic reading of a pool's connections",
+		Fields:      []Field{fPool, fActive, fIdle, fMaxConns}},
+
+	{Name: QueueMessageSent, Group: "messaging", Version: 1,
+		Description: "the bus sent a message (a batch of events)",
+		Fields:      []Field{fQueue, fEvents, fDurationMS}},
+	{Name: QueueMessageReceived, Group: "messaging", Version: 1,
+		Description: "a router received a message and handled its events",
+		Fields:      []Field{fQueue, fEvents, fDurationMS}},
+	{Name: QueueMessageDeleted, Group: "messaging", Version: 1,
+		Description: "a handled message was acknowledged and leaves the queue",
+		Fields:      []Field{fQueue}},
+	{Name: QueueStats, Group: "messaging", Version: 1,
+		Description: "a periodic reading of a queue's backlog",
+		Fields:      []Field{fQueue, fDepth, fAge}},
+	{Name: QueueRedelivered, Group: "messaging", Version: 1,
+		Description: "a message came back unacknowledged (its consumer died or gave up) and was delivered again",
+		Fields:      []Field{fQueue}},
+	{Name: QueueError, Group: "messaging", Version: 1,
+		Description: "the bus failed to send, receive or handle a message (error_type publish, receive, decode or poison)",
+		Fields:      []Field{fQueue, fErrorType}},
+	{Name: QueueRetryAttempt, Group: "messaging", Version: 1,
+		Description: "a message's handling is retried",
+		Fields:      []Field{fQueue}},
+	{Name: QueueCircuitState, Group: "messaging", Version: 1,
+		Description: "a queue circuit breaker changed state",
+		Fields:      []Field{fQueue, fState}},
 }
 
 // Lookup returns the catalog schema of the event called name.

@@ -18,7 +18,7 @@ func TestCatalogSchemas(t *testing.T) {
 	for _, s := range cat {
 		t.Run(s.Name, func(t *testing.T) {
 			require.NotEmpty(t, s.Name)
-			require.Contains(t, []string{"orchestration", "worker"}, s.Group)
+			require.Contains(t, []string{"orchestration", "worker", "database", "messaging"}, s.Group)
 			require.NotEmpty(t, strings.TrimSpace(s.Description))
 			require.GreaterOrEqual(t, s.Version, uint16(1))
 			require.Contains(t, s.Name, ".", "names are <entity>.<happening>")
@@ -79,9 +79,15 @@ func TestCatalogLookupAndNames(t *testing.T) {
 		events.TaskInitializeRequested, events.TaskInitialized, events.StepEnqueued, events.StepResultProcessed,
 		events.TaskFinalized, events.TaskCompleted, events.TaskFailed, events.StepClaimed,
 		events.StepExecutionStarted, events.StepCompleted, events.StepFailed, events.StepResultSubmitted,
+		events.DBQueryExecuted, events.DBTransactionCompleted, events.DBPoolAcquired, events.DBPoolStats,
+		events.QueueMessageSent, events.QueueMessageReceived, events.QueueMessageDeleted, events.QueueStats,
+		events.QueueRedelivered, events.QueueError, events.QueueRetryAttempt, events.QueueCircuitState,
 	}
 	require.ElementsMatch(t, consts, names)
 	require.Equal(t, events.TaskInitializeRequested, cat[0].Name, "the catalog is in lifecycle order")
+	for _, n := range names {
+		require.Equal(t, strings.HasPrefix(n, "db.") || strings.HasPrefix(n, "queue."), events.IsInfrastructure(n), n)
+	}
 
 	for _, name := range []string{"", "task", "task.", "TASK.INITIALIZED", " task.initialized", "task.initialized "} {
 		s, ok := events.Lookup(name)
