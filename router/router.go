@@ -41,6 +41,11 @@ const (
 	MetadataPoisonEventID = "sextant_poison_event"  // the event id, for schema violations
 )
 
+// EventPublisher takes events; *bus.Publisher is one.
+type EventPublisher interface {
+	Publish(ctx context.Context, e events.Event) error
+}
+
 // Source is where the router consumes event batches from: every partition
 // topic of the bus, each handled in order by its own handler.
 type Source struct {
@@ -65,7 +70,13 @@ type Settings struct {
 	Poison message.Publisher
 	// PoisonTopic is the topic Poison publishes to.
 	PoisonTopic string
-	_           struct{}
+	// Events, when set, receives the router's messaging events about the
+	// bus messages it handles (queue.message_received, queue.message_deleted,
+	// queue.message_redelivered, queue.retry_attempt, queue.error), never
+	// about a message made only of infrastructure events. The router never
+	// waits for it: an event it cannot take at once is dropped and counted.
+	Events EventPublisher
+	_      struct{}
 }
 
 // Router matches events to rules and records their metrics.
@@ -80,6 +91,9 @@ type Router struct {
 	decodeErrors  atomic.Uint64
 	undecoded     atomic.Uint64
 	invalid       atomic.Uint64 // events that violated their schema
+	msgDropped    atomic.Uint64 // messaging events Settings.Events did not take
+	seen          seenSet       // recent message ids, to notice redeliveries
+	attempts      sync.Map      // message id → struct{}: messages being tried
 	poisoned      atomic.Uint64 // messages written to the poison topic
 	missingFields atomic.Uint64
 	batches       atomic.Uint64
@@ -95,16 +109,17 @@ type Router struct {
 
 // Stats is a point-in-time copy of the router's counters.
 type Stats struct {
-	Received      uint64 // events decoded from the bus or passed to Route
-	Routed        uint64 // events that matched at least one rule
-	Unmatched     uint64 // events that matched no rule
-	DecodeErrors  uint64 // bus messages that were not valid batches
-	Undecoded     uint64 // events in those messages, per their sextant_events metadata (1 when absent)
-	Invalid       uint64 // bus events that violated their catalog schema (not routed)
-	Poisoned      uint64 // messages written to the poison topic
-	MissingFields uint64 // metric recordings skipped for a missing field
-	Batches       uint64 // bus messages handled
-	Overflowed    uint64 // recordings collapsed into overflow series
+	Received         uint64 // events decoded from the bus or passed to Route
+	Routed           uint64 // events that matched at least one rule
+	Unmatched        uint64 // events that matched no rule
+	DecodeErrors     uint64 // bus messages that were not valid batches
+	Undecoded        uint64 // events in those messages, per their sextant_events metadata (1 when absent)
+	Invalid          uint64 // bus events that violated their catalog schema (not routed)
+	Poisoned         uint64 // messages written to the poison topic
+	MissingFields    uint64 // metric recordings skipped for a missing field
+	MessagingDropped uint64 // messaging events Settings.Events did not take at once
+	Batches          uint64 // bus messages handled
+	Overflowed       uint64 // recordings collapsed into overflow series
 }
 
 // New compiles cfg and registers the router's self-metrics. The returned
@@ -180,16 +195,24 @@ func (r *Router) HandleMessage(msg *message.Message) error {
 			lost = n
 		}
 		if perr := r.poison(msg.Payload, ReasonDecodeError, err, msg.UUID, ""); perr != nil {
+			r.emit(events.New(events.QueueError, events.NewID(), events.String("queue", message.SubscribeTopicFromCtx(msg.Context())), events.String("error_type", "poison")))
 			return perr
 		}
+		r.emit(events.New(events.QueueError, events.NewID(), events.String("queue", message.SubscribeTopicFromCtx(msg.Context())), events.String("error_type", "decode")))
 		r.decodeErrors.Add(1)
 		r.undecoded.Add(lost)
 		r.logger.Warn("a bus message is not a valid event batch; not routed",
 			"message_id", msg.UUID, "bytes", len(msg.Payload), "events", lost, "poisoned", r.set.Poison != nil, "error", err)
 		return nil
 	}
+	start := time.Now()
 	ctx := msg.Context()
 	t := r.table.Load()
+	describe := r.set.Events != nil && msg.Metadata.Get(bus.MetadataInfrastructure) != "true"
+	queue := message.SubscribeTopicFromCtx(ctx)
+	if describe && r.seen.add(msg.UUID) {
+		r.emit(events.New(events.QueueRedelivered, events.NewID(), events.String("queue", queue)))
+	}
 	for i := range evs {
 		e := &evs[i]
 		if s, ok := t.schemas[e.Name]; ok {
@@ -202,9 +225,82 @@ func (r *Router) HandleMessage(msg *message.Message) error {
 		}
 		r.Route(ctx, e)
 	}
+	if describe {
+		r.emit(events.New(events.QueueMessageReceived, events.NewID(), events.String("queue", queue),
+			events.Int("events", int64(len(evs))), events.Float("duration_ms", float64(time.Since(start).Microseconds())/1000)))
+		// Handled messages are acknowledged once this returns nil.
+		r.emit(events.New(events.QueueMessageDeleted, events.NewID(), events.String("queue", queue)))
+	}
 	clear(evs) // drop references into the payload before pooling
 	*bufp = evs[:0]
 	return nil
+}
+
+// done is a context that has ended: Publish with it never waits.
+var done = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// emit hands a messaging event to Settings.Events without waiting: the
+// handler runs inside the bus's delivery, and on the in-memory bus waiting
+// for room on the same bus would deadlock.
+func (r *Router) emit(e events.Event) {
+	if r.set.Events == nil {
+		return
+	}
+	if err := r.set.Events.Publish(done, e); err != nil {
+		r.msgDropped.Add(1)
+	}
+}
+
+// countAttempts wraps the handler inside Retry: every call after the first
+// for one message is a retry attempt.
+func (r *Router) countAttempts(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		if _, again := r.attempts.LoadOrStore(msg.UUID, struct{}{}); again && msg.Metadata.Get(bus.MetadataInfrastructure) != "true" {
+			r.emit(events.New(events.QueueRetryAttempt, events.NewID(), events.String("queue", message.SubscribeTopicFromCtx(msg.Context()))))
+		}
+		return h(msg)
+	}
+}
+
+// forgetAttempts wraps Retry: once a message is done with, its attempts
+// are forgotten.
+func (r *Router) forgetAttempts(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		defer r.attempts.Delete(msg.UUID)
+		return h(msg)
+	}
+}
+
+// seenSet remembers the last seenCapacity message ids.
+type seenSet struct {
+	mu   sync.Mutex
+	ids  map[string]struct{}
+	ring []string
+	next int
+}
+
+const seenCapacity = 8192
+
+// add records id and reports whether it was already there.
+func (s *seenSet) add(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ids == nil {
+		s.ids, s.ring = make(map[string]struct{}, seenCapacity), make([]string, seenCapacity)
+	}
+	if _, ok := s.ids[id]; ok {
+		return true
+	}
+	if old := s.ring[s.next]; old != "" {
+		delete(s.ids, old)
+	}
+	s.ring[s.next], s.ids[id] = id, struct{}{}
+	s.next = (s.next + 1) % seenCapacity
+	return false
 }
 
 // poisonEvent sets aside one event that violates its schema.
@@ -272,7 +368,7 @@ func (r *Router) Start(ctx context.Context) error {
 			return fmt.Errorf("router: poison topic: %w", err)
 		}
 		retry := middleware.Retry{MaxRetries: 3, InitialInterval: 100 * time.Millisecond, Multiplier: 2, Logger: wlog}
-		wm.AddMiddleware(pq, retry.Middleware)
+		wm.AddMiddleware(pq, r.forgetAttempts, retry.Middleware, r.countAttempts)
 	}
 	wm.AddMiddleware(middleware.Recoverer)
 	for _, topic := range r.set.Source.Topics {
@@ -350,7 +446,7 @@ func (r *Router) stopWatermill(ctx context.Context, wm *message.Router, done cha
 func (r *Router) Stats() Stats {
 	s := Stats{
 		Received: r.received.Load(), Routed: r.routed.Load(), Unmatched: r.unmatched.Load(),
-		DecodeErrors: r.decodeErrors.Load(), Undecoded: r.undecoded.Load(), Invalid: r.invalid.Load(), Poisoned: r.poisoned.Load(), MissingFields: r.missingFields.Load(), Batches: r.batches.Load(),
+		DecodeErrors: r.decodeErrors.Load(), Undecoded: r.undecoded.Load(), Invalid: r.invalid.Load(), Poisoned: r.poisoned.Load(), MessagingDropped: r.msgDropped.Load(), MissingFields: r.missingFields.Load(), Batches: r.batches.Load(),
 	}
 	for _, inst := range r.table.Load().insts {
 		s.Overflowed += inst.overflowed.Load()

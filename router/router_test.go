@@ -424,3 +424,81 @@ func total(m map[string]float64) float64 {
 	}
 	return s
 }
+
+// eventRecorder is an EventPublisher that keeps what it is given.
+type eventRecorder struct {
+	mu  sync.Mutex
+	evs []events.Event
+}
+
+func (e *eventRecorder) Publish(_ context.Context, ev events.Event) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.evs = append(e.evs, ev)
+	return nil
+}
+
+func (e *eventRecorder) names() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var n []string
+	for _, ev := range e.evs {
+		n = append(n, ev.Name)
+	}
+	return n
+}
+
+func TestHandleMessageDescribesBusMessages(t *testing.T) {
+	t.Parallel()
+	rec := &eventRecorder{}
+	r, _ := newTestRouter(t, stepRoutes, router.Settings{Events: rec})
+	msg := newMessage(events.EncodeBatch([]events.Event{stepCompleted(cid1, "n", 1), stepCompleted(cid1, "n", 2)}))
+	require.NoError(t, r.HandleMessage(msg))
+	require.Equal(t, []string{events.QueueMessageReceived, events.QueueMessageDeleted}, rec.names())
+	got, _ := rec.evs[0].Attr("events")
+	require.EqualValues(t, 2, got.Int64())
+	for _, e := range rec.evs {
+		require.NoError(t, e.Validate(), "messaging events follow the catalog")
+	}
+
+	// The same message again is a redelivery.
+	require.NoError(t, r.HandleMessage(msg))
+	require.Equal(t, events.QueueRedelivered, rec.names()[2])
+
+	// A message of infrastructure events only is never described: that
+	// would feed on itself.
+	before := len(rec.names())
+	infra := newMessage(events.EncodeBatch([]events.Event{events.New(events.QueueMessageDeleted, cid1, events.String("queue", "q"))}))
+	infra.Metadata.Set(bus.MetadataInfrastructure, "true")
+	require.NoError(t, r.HandleMessage(infra))
+	require.Len(t, rec.names(), before)
+
+	// A batch that does not decode is a decode error.
+	require.NoError(t, r.HandleMessage(newMessage([]byte("garbage"))))
+	require.Equal(t, events.QueueError, rec.names()[len(rec.names())-1])
+}
+
+// One event causes one round of messaging events, never a stream: the bus
+// and the router describe application batches only.
+func TestMessagingDoesNotFeedOnItself(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	mem := bus.NewMemory(nil)
+	t.Cleanup(func() { _ = mem.Close() })
+	cfg := bus.NewDefaultConfig()
+	cfg.FlushInterval = time.Millisecond
+	pub, err := bus.NewPublisher(mem, cfg, bus.WithMessagingEvents())
+	require.NoError(t, err)
+	r, reader := newTestRouter(t, stepRoutes, router.Settings{Events: pub, Source: router.Source{Subscriber: mem, Topics: []string{cfg.Topic}}})
+	require.NoError(t, r.Start(ctx))
+	require.NoError(t, pub.Publish(ctx, stepCompleted(cid1, "n", 1)))
+	// 1 event, then queue.message_sent (publisher), queue.message_received
+	// and queue.message_deleted (router): 4, and no more.
+	require.Eventually(t, func() bool { return pub.Published() == 4 }, 5*time.Second, time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // fifty flush intervals: room for a runaway loop to show
+	require.EqualValues(t, 4, pub.Published())
+	require.NoError(t, pub.Close(ctx))
+	require.NoError(t, r.Shutdown(ctx))
+	require.EqualValues(t, 4, r.Stats().Received)
+	require.Equal(t, 1.0, total(collect(t, reader, "tasker.steps.successes.total")))
+}

@@ -118,5 +118,5 @@ func TestMetricsDocListsDefaultMetrics(t *testing.T) {
 			seen[m.Name] = true
 		}
 	}
-	require.Len(t, seen, 16)
+	require.Len(t, seen, 34)
 }

@@ -329,7 +329,7 @@ func TestConfigPrintRoundTrips(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, loaded, printed)
 	require.Equal(t, 1024, printed.Bus.BatchSize)
-	require.Len(t, printed.Router.Routes, 12, "a file holding only bus: keeps the default routes")
+	require.Len(t, printed.Router.Routes, 24, "a file holding only bus: keeps the default routes")
 }
 
 func TestConfigPrintRedactsThePassword(t *testing.T) {

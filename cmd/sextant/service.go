@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 
 	"github.com/sextant-telemetry/sextant/config"
+	"github.com/sextant-telemetry/sextant/events"
 	"github.com/sextant-telemetry/sextant/events/bus"
 	"github.com/sextant-telemetry/sextant/exporters"
 	"github.com/sextant-telemetry/sextant/router"
@@ -44,6 +45,9 @@ type service struct {
 	router     *router.Router
 	pub        *bus.Publisher
 
+	statsStop chan struct{} // ends publishQueueStats
+	statsDone chan struct{}
+
 	ln      net.Listener
 	srv     *http.Server
 	srvDone chan error
@@ -61,7 +65,7 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 
 // newService builds every part from cfg without starting anything.
 func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*service, error) {
-	s := &service{cfg: cfg, logger: logger, snapshot: sdkmetric.NewManualReader()}
+	s := &service{cfg: cfg, logger: logger, snapshot: sdkmetric.NewManualReader(), statsStop: make(chan struct{})}
 	opts := []sdkmetric.Option{
 		sdkmetric.WithReader(s.snapshot),
 		// The router enforces per-metric series limits itself and counts
@@ -95,7 +99,15 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 	if err := s.openBus(ctx); err != nil {
 		return nil, errors.Join(err, s.Shutdown(ctx))
 	}
+	// Created now, used once the router has subscribed (Start): the router
+	// hands it its messaging events.
+	pub, err := bus.NewPublisher(s.busPub, cfg.Bus, bus.WithMessagingEvents())
+	if err != nil {
+		return nil, errors.Join(err, s.Shutdown(ctx))
+	}
+	s.pub = pub
 	set := router.Settings{
+		Events:        pub,
 		MeterProvider: s.mp,
 		Logger:        logger.With("component", "router"),
 		Source:        router.Source{Subscriber: s.busSub, Topics: partitionTopics(cfg.Bus)},
@@ -140,11 +152,8 @@ func (s *service) Start(ctx context.Context) error {
 	if err := s.router.Start(ctx); err != nil {
 		return err
 	}
-	pub, err := bus.NewPublisher(s.busPub, s.cfg.Bus)
-	if err != nil {
-		return err
-	}
-	s.pub = pub
+	s.statsDone = make(chan struct{})
+	go s.publishQueueStats(s.statsDone)
 	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	s.srvDone = make(chan error, 1)
 	go func() {
@@ -185,6 +194,10 @@ func (s *service) Shutdown(ctx context.Context) error {
 		errs = append(errs, s.srv.Shutdown(ctx), <-s.srvDone)
 	} else if s.ln != nil {
 		errs = append(errs, s.ln.Close())
+	}
+	if s.statsDone != nil {
+		close(s.statsStop)
+		<-s.statsDone
 	}
 	if s.pub != nil {
 		errs = append(errs, s.pub.Close(ctx)) // every published batch is handled when this returns
@@ -273,4 +286,53 @@ func partitionTopics(c bus.Config) []string {
 		topics[i] = c.PartitionTopic(i)
 	}
 	return topics
+}
+
+// queueStatsInterval is how often the bus's backlog is published as
+// queue.stats events (tasker_queue_depth, tasker_queue_age_seconds).
+const queueStatsInterval = 10 * time.Second
+
+// publishQueueStats publishes the backlog of every partition now and then
+// every queueStatsInterval until statsStop closes. On the postgres bus it
+// is the consumer group's backlog; the in-memory bus holds nothing itself,
+// so its backlog is the batches waiting in the publisher.
+func (s *service) publishQueueStats(done chan struct{}) {
+	defer close(done)
+	tick := time.NewTicker(queueStatsInterval)
+	defer tick.Stop()
+	for {
+		s.readQueueStats()
+		select {
+		case <-tick.C:
+		case <-s.statsStop:
+			return
+		}
+	}
+}
+
+func (s *service) readQueueStats() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	publish := func(queue string, depth int64, age float64) {
+		e := events.New(events.QueueStats, events.NewID(), events.String("queue", queue), events.Int("depth", depth), events.Float("age_seconds", age))
+		if err := s.pub.Publish(ctx, e); err != nil {
+			s.logger.Debug("queue stats not published", "error", err)
+		}
+	}
+	if s.pg == nil {
+		publish(s.cfg.Bus.PartitionTopic(0), int64(s.pub.Queued()), 0)
+		return
+	}
+	st, err := s.pg.Stats(ctx)
+	if err != nil {
+		s.logger.Warn("bus backlog query failed", "error", err)
+		return
+	}
+	for _, p := range st.Partitions {
+		age := 0.0
+		if !p.Oldest.IsZero() {
+			age = time.Since(p.Oldest).Seconds()
+		}
+		publish(p.Topic, p.Depth, age)
+	}
 }

@@ -20,7 +20,23 @@ import (
 const (
 	MetadataWire   = "sextant_wire"   // wire format version
 	MetadataEvents = "sextant_events" // number of events in the batch
+	// MetadataInfrastructure is "true" on a batch that holds only database
+	// and messaging events (events.IsInfrastructure): nothing describes
+	// such a batch, so that instrumentation cannot feed on itself.
+	MetadataInfrastructure = "sextant_infrastructure"
 )
+
+// maxPendingMessaging bounds the messaging events waiting to join a batch;
+// past it they are dropped and counted (MessagingDropped).
+const maxPendingMessaging = 4096
+
+// PublisherOption is a knob of NewPublisher with no YAML counterpart.
+type PublisherOption func(*Publisher)
+
+// WithMessagingEvents makes the publisher describe its own work with
+// queue.message_sent and queue.error events, published on the bus itself.
+// A batch made only of infrastructure events is never described.
+func WithMessagingEvents() PublisherOption { return func(p *Publisher) { p.messaging = true } }
 
 // queueDepth is how many full batches may wait for the bus before Publish
 // blocks: enough to keep the publishing goroutine busy, small enough that
@@ -53,7 +69,12 @@ type Publisher struct {
 	// give up when its context ends.
 	lock   chan struct{}
 	cur    []events.BatchBuilder // per partition
+	app    []bool                // per partition: the batch holds a non-infrastructure event
 	closed atomic.Bool
+
+	messaging        bool
+	pending          []events.Event // messaging events waiting for the lock; loop goroutine only
+	messagingDropped atomic.Uint64
 
 	queue chan request  // batches in publish order
 	room  chan struct{} // one token per free queue slot; bounds the queue
@@ -69,6 +90,7 @@ type Publisher struct {
 }
 
 type request struct {
+	infra   bool // the batch holds only infrastructure events
 	topic   string
 	payload []byte // nil for a Flush marker
 	n       int
@@ -82,18 +104,22 @@ var ErrInvalidEvent = errors.New("invalid event")
 // NewPublisher returns a Publisher that sends batches of up to cfg.BatchSize
 // events to cfg.Topic on pub, flushing a partial batch after cfg.FlushInterval.
 // It starts one goroutine; Close stops it.
-func NewPublisher(pub message.Publisher, cfg Config) (*Publisher, error) {
+func NewPublisher(pub message.Publisher, cfg Config, opts ...PublisherOption) (*Publisher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
 	p := &Publisher{
 		pub: pub, cfg: cfg, max: cfg.BatchSize, interval: cfg.FlushInterval,
 		cur:   make([]events.BatchBuilder, cfg.Partitions),
+		app:   make([]bool, cfg.Partitions),
 		lock:  make(chan struct{}, 1),
 		queue: make(chan request, queueDepth),
 		room:  make(chan struct{}, queueDepth),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(p)
 	}
 	for i := range cfg.Partitions {
 		p.topics = append(p.topics, cfg.PartitionTopic(i))
@@ -169,6 +195,9 @@ func (p *Publisher) Publish(ctx context.Context, e events.Event) error {
 		}
 	}
 	p.cur[part].Add(&e)
+	if !events.IsInfrastructure(e.Name) {
+		p.app[part] = true
+	}
 	if p.cur[part].Len() >= p.max {
 		// If ctx ends first, e goes out with its batch later; nothing is dropped.
 		_ = p.queueBatch(ctx, part)
@@ -199,7 +228,8 @@ func (p *Publisher) queueBatch(ctx context.Context, part int) error {
 // the lock and a room token.
 func (p *Publisher) queueLocked(part int) {
 	n := p.cur[part].Len()
-	p.queue <- request{topic: p.topics[part], payload: p.cur[part].Take(), n: n}
+	p.queue <- request{topic: p.topics[part], payload: p.cur[part].Take(), n: n, infra: !p.app[part]}
+	p.app[part] = false
 }
 
 // Flush sends the current partial batch and waits until every event published
@@ -292,6 +322,7 @@ func (p *Publisher) loop() {
 			default:
 				continue
 			}
+			p.joinPending()
 			// Queue the partial batch behind the older ones, under the lock,
 			// so that it keeps its place in publish order. Without room the
 			// queue is full and being sent: the batch waits for a later tick.
@@ -328,7 +359,7 @@ func (p *Publisher) drainQueue() {
 
 func (p *Publisher) send(r request) {
 	defer func() { p.room <- struct{}{} }()
-	p.publish(r.topic, r.payload, r.n)
+	p.publish(r)
 	if r.ack != nil {
 		p.errMu.Lock()
 		err := p.err
@@ -338,20 +369,77 @@ func (p *Publisher) send(r request) {
 	}
 }
 
-func (p *Publisher) publish(topic string, payload []byte, n int) {
-	if payload != nil {
-		msg := message.NewMessage(watermill.NewULID(), payload)
-		msg.Metadata.Set(MetadataWire, strconv.Itoa(events.WireVersion))
-		msg.Metadata.Set(MetadataEvents, strconv.Itoa(n))
-		if err := p.pub.Publish(topic, msg); err != nil {
-			p.failed.Add(uint64(n))
-			p.errMu.Lock()
-			if p.err == nil {
-				p.err = fmt.Errorf("bus: publish %d events to %q: %w", n, topic, err)
-			}
-			p.errMu.Unlock()
-		} else {
-			p.published.Add(uint64(n))
+func (p *Publisher) publish(r request) {
+	if r.payload == nil {
+		return
+	}
+	msg := message.NewMessage(watermill.NewULID(), r.payload)
+	msg.Metadata.Set(MetadataWire, strconv.Itoa(events.WireVersion))
+	msg.Metadata.Set(MetadataEvents, strconv.Itoa(r.n))
+	if r.infra {
+		msg.Metadata.Set(MetadataInfrastructure, "true")
+	}
+	start := time.Now()
+	err := p.pub.Publish(r.topic, msg)
+	if err != nil {
+		p.failed.Add(uint64(r.n))
+		p.errMu.Lock()
+		if p.err == nil {
+			p.err = fmt.Errorf("bus: publish %d events to %q: %w", r.n, r.topic, err)
+		}
+		p.errMu.Unlock()
+	} else {
+		p.published.Add(uint64(r.n))
+	}
+	if !p.messaging || r.infra {
+		return
+	}
+	if err != nil {
+		p.describe(events.New(events.QueueError, events.NewID(), events.String("queue", r.topic), events.String("error_type", "publish")))
+		return
+	}
+	p.describe(events.New(events.QueueMessageSent, events.NewID(), events.String("queue", r.topic),
+		events.Int("events", int64(r.n)), events.Float("duration_ms", float64(time.Since(start).Microseconds())/1000)))
+}
+
+// describe adds a messaging event to the current batches. It runs on the
+// loop goroutine, which must never wait for the lock (a publisher holding it
+// may be waiting for room that only this goroutine makes): events that
+// cannot join now wait in pending for the next chance.
+func (p *Publisher) describe(e events.Event) {
+	if len(p.pending) >= maxPendingMessaging {
+		p.messagingDropped.Add(1)
+	} else {
+		p.pending = append(p.pending, e)
+	}
+	select {
+	case p.lock <- struct{}{}:
+	default:
+		return
+	}
+	p.joinPending()
+	p.release()
+}
+
+// joinPending moves pending messaging events into their partitions' batches;
+// the lock is held. A batch they fill goes out with the next Publish or tick.
+func (p *Publisher) joinPending() {
+	if p.closed.Load() {
+		p.messagingDropped.Add(uint64(len(p.pending)))
+	} else {
+		for i := range p.pending {
+			part := p.cfg.Partition(p.pending[i].CorrelationID)
+			p.cur[part].Add(&p.pending[i])
 		}
 	}
+	clear(p.pending)
+	p.pending = p.pending[:0]
 }
+
+// Queued returns how many full batches wait for the bus: the in-memory
+// bus's backlog, since it holds nothing itself.
+func (p *Publisher) Queued() int { return queueDepth - len(p.room) }
+
+// MessagingDropped returns how many messaging events were dropped because
+// too many were waiting or the publisher had closed.
+func (p *Publisher) MessagingDropped() uint64 { return p.messagingDropped.Load() }
