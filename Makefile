@@ -30,6 +30,7 @@ test-fuzz:
 ## bench: the benchmarks recorded in docs/benchmarks.md.
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=3 ./events/... ./router/ ./lifecycle/
+	$(GO) test -run='^$$' -bench='PostgresInstances|PgxInsertReadBaseline' -benchtime=200000x -count=3 ./cmd/sextant/
 
 check-tools:
 	@command -v promtool >/dev/null 2>&1 || { \

@@ -2,9 +2,11 @@
 // initializer, step enqueuer, result processor and task finalizer on the
 // orchestration side; step claim, command processor and result sender on the
 // worker side) and the small reference workflow Engine that runs them for the
-// demo and the tests.
+// demo and the tests; and the database instrumentation — a pgx tracer and a
+// pool reader that publish db.* events (dbtrace.go).
 //
-// It imports only events and the standard library: never events/bus, router,
+// It imports only events, the standard library and, for the database
+// instrumentation, pgx: never events/bus, router,
 // exporters, plugins or config. Events leave through the Publisher interface
 // declared here, which *bus.Publisher satisfies. Every event is a catalog
 // event that passes (*events.Event).Validate, carries its task's correlation

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sextant-telemetry/sextant/events"
@@ -323,4 +325,76 @@ func TestPostgresBusPoisonsSchemaViolations(t *testing.T) {
 	require.NoError(t, conn.QueryRow(ctx, fmt.Sprintf(`SELECT metadata->>'sextant_poison_reason', metadata->>'sextant_poison_event' FROM "watermill_%s"`, cfg.PoisonTopic())).Scan(&reason, &event))
 	require.Equal(t, "schema_violation", reason)
 	require.Equal(t, bad.ID.String(), event)
+}
+
+// The database and messaging metrics come from real work on the bus's own
+// pool, and describing that work does not feed on itself.
+func TestPostgresBusDatabaseAndMessagingMetrics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts sextant processes against PostgreSQL; run without -short")
+	}
+	_, cfg := pgTestSetup(t, 2)
+	path := filepath.Join(t.TempDir(), "default-routes.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf("bus:\n  driver: postgres\n  topic: %s\n  partitions: 2\n  postgres: {url: %q, consumer_group: e2e}\n", cfg.Topic, cfg.Postgres.URL)), 0o600))
+	a := startInstance(t, path)
+
+	var body strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&body, `{"name":"task.initialize_requested","correlation_id":"0199c3e0-ccdb-7581-87ab-3f67daeaa4%02d","attrs":{"task_uuid":"t","task_type":"x","namespace":"n"}}`+"\n", i)
+	}
+	resp, err := http.Post("http://"+a.addr+"/events", "application/x-ndjson", strings.NewReader(body.String()))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	resp.Body.Close()
+
+	value := func(fams map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
+		f, ok := fams[name]
+		if !ok {
+			return -1
+		}
+		sum := -1.0
+	metrics:
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
+					continue metrics
+				}
+			}
+			if sum < 0 {
+				sum = 0
+			}
+			switch {
+			case m.GetCounter() != nil:
+				sum += m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				sum += m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				sum += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+		return sum
+	}
+	require.Eventually(t, func() bool {
+		fams, _ := scrape(t, a.addr)
+		return value(fams, "tasker_tasks_requests_total", nil) == 20 &&
+			value(fams, "tasker_sql_queries_total", map[string]string{"pool": "bus", "operation": "insert", "outcome": "success"}) >= 1 &&
+			value(fams, "tasker_queue_messages_sent_total", nil) >= 1 &&
+			value(fams, "tasker_queue_messages_received_total", nil) >= 1
+	}, 20*time.Second, 50*time.Millisecond)
+	fams, _ := scrape(t, a.addr)
+	for _, name := range []string{
+		"tasker_sql_query_duration_milliseconds", "tasker_db_pool_connections_active", "tasker_db_pool_connections_idle",
+		"tasker_db_pool_wait_duration_milliseconds", "tasker_queue_message_send_duration_milliseconds",
+		"tasker_queue_message_receive_duration_milliseconds", "tasker_queue_messages_deleted_total",
+		"tasker_queue_depth", "tasker_queue_age_seconds",
+	} {
+		require.GreaterOrEqual(t, value(fams, name, nil), 0.0, "%s missing from /metrics", name)
+	}
+	// No feedback: once the 20 events are handled, the bus goes quiet.
+	sent := value(fams, "tasker_queue_messages_sent_total", nil)
+	queries := value(fams, "tasker_sql_queries_total", nil)
+	time.Sleep(300 * time.Millisecond) // thirty poll intervals
+	fams, _ = scrape(t, a.addr)
+	require.Equal(t, sent, value(fams, "tasker_queue_messages_sent_total", nil))
+	require.Equal(t, queries, value(fams, "tasker_sql_queries_total", nil))
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/sextant-telemetry/sextant/events"
 	"github.com/sextant-telemetry/sextant/events/bus"
 	"github.com/sextant-telemetry/sextant/exporters"
+	"github.com/sextant-telemetry/sextant/lifecycle"
 	"github.com/sextant-telemetry/sextant/router"
 )
 
@@ -42,6 +43,8 @@ type service struct {
 	busSub     message.Subscriber // where the router reads them
 	closeBus   func() error
 	pg         *bus.Postgres // the postgres driver, for its backlog statistics
+	dbTracer   *lifecycle.DBTracer
+	poolStats  *lifecycle.PoolStatsReader
 	router     *router.Router
 	pub        *bus.Publisher
 
@@ -106,6 +109,10 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 		return nil, errors.Join(err, s.Shutdown(ctx))
 	}
 	s.pub = pub
+	if s.dbTracer != nil {
+		s.dbTracer.SetPublisher(pub)
+		s.poolStats = lifecycle.NewPoolStatsReader("bus", s.pg.Pool(), pub, lifecycle.PoolStatsSettings{Logger: s.logger.With("component", "pool_stats")})
+	}
 	set := router.Settings{
 		Events:        pub,
 		MeterProvider: s.mp,
@@ -129,7 +136,11 @@ func (s *service) openBus(ctx context.Context) error {
 	wlog := watermill.NewSlogLoggerWithLevelMapping(s.logger.With("component", "bus"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 	switch s.cfg.Bus.Driver {
 	case bus.DriverPostgres:
-		pg, err := bus.NewPostgres(ctx, s.cfg.Bus, wlog)
+		// The bus's own pool is traced; its own machinery (polling, acks,
+		// batches of infrastructure events) is not, so that it cannot feed
+		// on itself. The tracer's publisher is bound once it exists.
+		s.dbTracer = lifecycle.NewDBTracer("bus", nil, lifecycle.DBTracerSettings{Logger: s.logger.With("component", "db_tracer")})
+		pg, err := bus.NewPostgres(ctx, s.cfg.Bus, wlog, bus.WithQueryTracer(s.dbTracer), bus.WithInfrastructureContext(lifecycle.WithoutTracing))
 		if err != nil {
 			return fmt.Errorf("bus.postgres: %w", err)
 		}
@@ -151,6 +162,14 @@ func (s *service) Start(ctx context.Context) error {
 	s.ln = ln
 	if err := s.router.Start(ctx); err != nil {
 		return err
+	}
+	if s.dbTracer != nil {
+		if err := s.dbTracer.Start(ctx); err != nil {
+			return err
+		}
+		if err := s.poolStats.Start(ctx); err != nil {
+			return err
+		}
 	}
 	s.statsDone = make(chan struct{})
 	go s.publishQueueStats(s.statsDone)
@@ -198,6 +217,12 @@ func (s *service) Shutdown(ctx context.Context) error {
 	if s.statsDone != nil {
 		close(s.statsStop)
 		<-s.statsDone
+	}
+	if s.poolStats != nil {
+		errs = append(errs, s.poolStats.Shutdown(ctx))
+	}
+	if s.dbTracer != nil {
+		errs = append(errs, s.dbTracer.Shutdown(ctx)) // hands its queued events to the publisher
 	}
 	if s.pub != nil {
 		errs = append(errs, s.pub.Close(ctx)) // every published batch is handled when this returns

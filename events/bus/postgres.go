@@ -102,6 +102,9 @@ type Postgres struct {
 	offsets wsql.DefaultPostgreSQLOffsetsAdapter
 	subCfg  wsql.SubscriberConfig
 	logger  watermill.LoggerAdapter
+	// infra marks the contexts of the bus's own work (see
+	// WithInfrastructureContext); the identity by default.
+	infra func(context.Context) context.Context
 
 	pub *wsql.Publisher
 	// pubMu is held for reading by every Publish and for writing by Close,
@@ -119,6 +122,48 @@ type Postgres struct {
 	subs   []*subscription
 
 	closeOnce sync.Once
+}
+
+// PostgresOption is a knob of NewPostgres with no YAML counterpart: how the
+// bus's pool is instrumented.
+//
+// events/bus must not import lifecycle (the instrumentation lives there), so
+// the options take only pgx interfaces and plain functions.
+type PostgresOption func(*postgresOptions)
+
+type postgresOptions struct {
+	tracer pgx.QueryTracer
+	infra  func(context.Context) context.Context
+}
+
+// WithQueryTracer sets t as the tracer of every connection of the bus's pool
+// (pgx.ConnConfig.Tracer). If t also implements pgxpool.AcquireTracer or
+// pgxpool.ReleaseTracer, pgxpool uses it for acquires and releases too.
+func WithQueryTracer(t pgx.QueryTracer) PostgresOption {
+	return func(o *postgresOptions) { o.tracer = t }
+}
+
+// WithInfrastructureContext makes the bus pass every context of its own
+// machinery through mark before using it, so that a tracer can recognise
+// and ignore that work (lifecycle.WithoutTracing is such a mark). Without
+// it, instrumenting the bus's pool would feed on itself: a traced insert
+// yields database events, which are published, which is another insert.
+//
+// Marked are:
+//   - the insert of a Publish whose messages all carry
+//     MetadataInfrastructure "true" (they hold only database and messaging
+//     events); an insert holding any other event is left as it is, and its
+//     queries and acquire are traced;
+//   - every query of every subscription: creating the group's offsets row,
+//     polling, locking, reading, acking and committing (the subscriptions'
+//     context is marked, and watermill-sql runs all of them, commit and
+//     rollback included, under it);
+//   - the contexts of the messages handed to handlers, which watermill-sql
+//     derives from the subscription's; database work a handler does under
+//     msg.Context() is therefore not traced either;
+//   - table creation in NewPostgres and the query of Stats.
+func WithInfrastructureContext(mark func(context.Context) context.Context) PostgresOption {
+	return func(o *postgresOptions) { o.infra = mark }
 }
 
 // NewPostgres connects a pgx pool of cfg.Postgres.MaxConns connections to
@@ -153,8 +198,15 @@ type Postgres struct {
 // other than BYTEA (watermill-sql's default is JSON) is an error.
 //
 // The context bounds connecting and creating the tables only. Errors never
-// contain the URL's password. logger may be nil.
-func NewPostgres(ctx context.Context, cfg Config, logger watermill.LoggerAdapter) (*Postgres, error) {
+// contain the URL's password. logger may be nil. opts instrument the pool.
+func NewPostgres(ctx context.Context, cfg Config, logger watermill.LoggerAdapter, opts ...PostgresOption) (*Postgres, error) {
+	var o postgresOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.infra == nil {
+		o.infra = func(ctx context.Context) context.Context { return ctx }
+	}
 	raw := cfg.Postgres.ResolvedURL()
 	check := cfg
 	check.Driver = DriverPostgres
@@ -169,6 +221,10 @@ func NewPostgres(ctx context.Context, cfg Config, logger watermill.LoggerAdapter
 		return nil, scrub("bus: postgres: parse url", err, raw)
 	}
 	pcfg.MaxConns = int32(cfg.Postgres.MaxConns)
+	if o.tracer != nil {
+		pcfg.ConnConfig.Tracer = o.tracer
+	}
+	ctx = o.infra(ctx)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, scrub("bus: postgres: "+RedactURL(raw), err, raw)
@@ -187,6 +243,7 @@ func NewPostgres(ctx context.Context, cfg Config, logger watermill.LoggerAdapter
 			SubscribeBatchSize:  cfg.Postgres.SubscribeBatchSize,
 		},
 		logger: logger,
+		infra:  o.infra,
 	}
 	if err := p.createTables(ctx); err != nil {
 		pool.Close()
@@ -203,7 +260,7 @@ func NewPostgres(ctx context.Context, cfg Config, logger watermill.LoggerAdapter
 		SchemaAdapter:  p.schema,
 		OffsetsAdapter: p.offsets,
 	}
-	p.abortCtx, p.abort = context.WithCancel(context.Background())
+	p.abortCtx, p.abort = context.WithCancel(o.infra(context.Background()))
 	return p, nil
 }
 
@@ -308,7 +365,24 @@ func (h *pgPublisher) Publish(topic string, msgs ...*message.Message) error {
 	if p.pubClosed {
 		return wsql.ErrPublisherClosed
 	}
+	// watermill-sql inserts under the first message's context.
+	if len(msgs) > 0 && infrastructureOnly(msgs) {
+		orig := msgs[0].Context()
+		msgs[0].SetContext(p.infra(orig))
+		defer msgs[0].SetContext(orig)
+	}
 	return p.pub.Publish(topic, msgs...)
+}
+
+// infrastructureOnly reports whether every message holds only
+// infrastructure events.
+func infrastructureOnly(msgs []*message.Message) bool {
+	for _, m := range msgs {
+		if m.Metadata.Get(MetadataInfrastructure) != "true" {
+			return false
+		}
+	}
+	return true
 }
 
 func (h *pgPublisher) Close() error {
@@ -550,6 +624,7 @@ WHERE (m.transaction_id, m."offset") > (
 	fmt.Fprintf(&q, "\nUNION ALL\nSELECT -1, count(*), NULL::timestamptz FROM %s", p.schema.MessagesTable(topics[len(topics)-1]))
 
 	st := Stats{Partitions: make([]PartitionStats, len(parts))}
+	ctx = p.infra(ctx)
 	rows, err := p.pool.Query(ctx, q.String(), p.cfg.Postgres.ConsumerGroup)
 	if err != nil {
 		return Stats{}, fmt.Errorf("bus: postgres stats: %w", err)
