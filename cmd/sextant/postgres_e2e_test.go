@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -397,4 +398,36 @@ func TestPostgresBusDatabaseAndMessagingMetrics(t *testing.T) {
 	fams, _ = scrape(t, a.addr)
 	require.Equal(t, sent, value(fams, "tasker_queue_messages_sent_total", nil))
 	require.Equal(t, queries, value(fams, "tasker_sql_queries_total", nil))
+}
+
+func TestPostgresBusHealthDetailed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts sextant processes against PostgreSQL; run without -short")
+	}
+	path, cfg := pgTestSetup(t, 2)
+	a := startInstance(t, path)
+	resp, err := http.Get("http://" + a.addr + "/health/detailed")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var body struct {
+		Status string `json:"status"`
+		Bus    struct {
+			Driver  string `json:"driver"`
+			Status  string `json:"status"`
+			Depth   *int64 `json:"depth"`
+			Backlog []struct {
+				Topic string `json:"topic"`
+			} `json:"partition_backlog"`
+			Publisher map[string]float64 `json:"publisher"`
+		} `json:"bus"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	require.Equal(t, "healthy", body.Status)
+	require.Equal(t, "postgres", body.Bus.Driver)
+	require.Equal(t, "healthy", body.Bus.Status)
+	require.NotNil(t, body.Bus.Depth)
+	require.Len(t, body.Bus.Backlog, 2)
+	require.Equal(t, cfg.PartitionTopic(1), body.Bus.Backlog[1].Topic)
+	require.Contains(t, body.Bus.Publisher, "events_published")
 }

@@ -265,43 +265,68 @@ func (s *service) routes() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "healthy", "timestamp": time.Now().UTC()})
 	})
 	mux.HandleFunc("GET /health/ready", s.health)
+	mux.HandleFunc("GET /health/detailed", s.healthDetailed)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "sextant %s\n\n%s", Version, strings.Join([]string{"/metrics", "POST /events", "/health", "/health/live", "/health/ready"}, "\n"))
+		fmt.Fprintf(w, "sextant %s\n\n%s", Version, strings.Join([]string{"/metrics", "POST /events", "/health", "/health/live", "/health/ready", "/health/detailed"}, "\n"))
 	})
 	return mux
 }
 
 // health reports ready while the router consumes the bus.
-func (s *service) health(w http.ResponseWriter, r *http.Request) {
+func (s *service) health(w http.ResponseWriter, r *http.Request) { s.writeHealth(w, r, false) }
+
+// healthDetailed adds the bus's partitions and the publisher's counters.
+func (s *service) healthDetailed(w http.ResponseWriter, r *http.Request) { s.writeHealth(w, r, true) }
+
+func (s *service) writeHealth(w http.ResponseWriter, r *http.Request, detailed bool) {
 	st := s.router.Stats()
 	body := map[string]any{
 		"status":    "healthy",
 		"timestamp": time.Now().UTC(),
 		"router": map[string]uint64{
 			"events_received": st.Received, "events_routed": st.Routed, "events_unmatched": st.Unmatched,
-			"decode_errors": st.DecodeErrors, "events_undecoded": st.Undecoded, "series_overflowed": st.Overflowed,
+			"decode_errors": st.DecodeErrors, "events_undecoded": st.Undecoded, "events_invalid": st.Invalid,
+			"messages_poisoned": st.Poisoned, "series_overflowed": st.Overflowed,
 		},
 	}
+	busInfo := map[string]any{"driver": string(s.cfg.Bus.Driver), "status": "healthy", "partitions": s.cfg.Bus.Partitions}
 	if s.pg != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if bs, err := s.pg.Stats(ctx); err != nil {
-			body["bus"] = map[string]any{"driver": "postgres", "status": "unhealthy", "error": "backlog query failed"}
+			busInfo["status"], busInfo["error"] = "unhealthy", "backlog query failed"
 			s.logger.Warn("bus backlog query failed", "error", err)
 		} else {
-			lag := 0.0
-			if !bs.Oldest.IsZero() {
-				lag = time.Since(bs.Oldest).Seconds()
+			busInfo["depth"], busInfo["lag_seconds"], busInfo["poison"] = bs.Depth, ageSeconds(bs.Oldest), bs.Poison
+			if detailed {
+				var parts []map[string]any
+				for _, p := range bs.Partitions {
+					parts = append(parts, map[string]any{"topic": p.Topic, "depth": p.Depth, "lag_seconds": ageSeconds(p.Oldest)})
+				}
+				busInfo["partition_backlog"] = parts
 			}
-			body["bus"] = map[string]any{"driver": "postgres", "status": "healthy", "depth": bs.Depth, "lag_seconds": lag, "poison": bs.Poison}
 		}
 	}
+	if detailed && s.pub != nil {
+		busInfo["publisher"] = map[string]any{
+			"events_published": s.pub.Published(), "events_failed": s.pub.Failed(), "events_rejected": s.pub.Rejected(),
+			"batches_queued": s.pub.Queued(), "messaging_events_dropped": s.pub.MessagingDropped(),
+		}
+	}
+	body["bus"] = busInfo
 	code := http.StatusOK
 	if !s.ready.Load() {
 		body["status"], code = "unhealthy", http.StatusServiceUnavailable
 	}
 	writeJSON(w, code, body)
+}
+
+func ageSeconds(oldest time.Time) float64 {
+	if oldest.IsZero() {
+		return 0
+	}
+	return time.Since(oldest).Seconds()
 }
 
 // partitionTopics lists the bus's partition topics, which the router consumes.
