@@ -502,3 +502,54 @@ func TestMessagingDoesNotFeedOnItself(t *testing.T) {
 	require.EqualValues(t, 4, r.Stats().Received)
 	require.Equal(t, 1.0, total(collect(t, reader, "tasker.steps.successes.total")))
 }
+
+// flakyPoison fails its first failures publishes, then keeps what it gets.
+type flakyPoison struct {
+	poisonRecorder
+	failures int
+	calls    int
+}
+
+func (f *flakyPoison) Publish(topic string, msgs ...*message.Message) error {
+	f.mu.Lock()
+	f.calls++
+	fail := f.calls <= f.failures
+	f.mu.Unlock()
+	if fail {
+		return errors.New("poison table unavailable")
+	}
+	return f.poisonRecorder.Publish(topic, msgs...)
+}
+
+// A handler error is retried with backoff; the message is then set aside
+// and acknowledged, and each retry is a queue.retry_attempt.
+func TestRetryThenPoisonThroughTheBus(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	mem := bus.NewMemory(nil)
+	t.Cleanup(func() { _ = mem.Close() })
+	poison := &flakyPoison{failures: 2}
+	rec := &eventRecorder{}
+	r, _ := newTestRouter(t, stepRoutes, router.Settings{
+		Poison: poison, PoisonTopic: "poison", Events: rec,
+		Source: router.Source{Subscriber: mem, Topics: []string{"in"}},
+	})
+	require.NoError(t, r.Start(ctx))
+	require.NoError(t, mem.Publish("in", newMessage([]byte("garbage"))))
+	require.Eventually(t, func() bool {
+		poison.mu.Lock()
+		defer poison.mu.Unlock()
+		return len(poison.msgs) == 1
+	}, 10*time.Second, time.Millisecond)
+	require.NoError(t, r.Shutdown(ctx))
+	require.Equal(t, 3, poison.calls, "two failed attempts, then the third succeeds")
+	retries := 0
+	for _, n := range rec.names() {
+		if n == events.QueueRetryAttempt {
+			retries++
+		}
+	}
+	require.Equal(t, 2, retries)
+	require.EqualValues(t, 1, r.Stats().Poisoned)
+	require.EqualValues(t, 1, r.Stats().DecodeErrors)
+}
