@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,23 +38,6 @@ const (
 	benchStall = 60 * time.Second
 )
 
-// benchDatabaseURL is testDatabaseURL for benchmarks.
-func benchDatabaseURL(b *testing.B) string {
-	b.Helper()
-	u := os.Getenv("SEXTANT_TEST_DATABASE_URL")
-	if u == "" {
-		u = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, u)
-	if err != nil {
-		b.Fatalf("PostgreSQL is needed for the durable bus benchmarks and is not reachable at %s: %v "+
-			"(set SEXTANT_TEST_DATABASE_URL)", bus.RedactURL(u), err)
-	}
-	_ = conn.Close(ctx)
-	return u
-}
 
 // benchEvents returns n task.initialize_requested events (at most
 // benchMaxEvents), each with its own correlation id, so that they spread
@@ -84,7 +66,7 @@ var benchRoutes = router.Config{Routes: []router.Route{{
 // the same consumer group, consume and route them. The time runs from the
 // first Publish until the routers together have routed b.N events.
 func BenchmarkPostgresInstances(b *testing.B) {
-	url := benchDatabaseURL(b)
+	url := testDatabaseURL(b)
 	for _, n := range []int{1, 2, 4} {
 		b.Run("instances="+strconv.Itoa(n), func(b *testing.B) { benchPostgresInstances(b, url, n) })
 	}
@@ -205,7 +187,7 @@ func benchPostgresInstances(b *testing.B, url string, instances int) {
 // time runs from the first encoded event until the last event is decoded.
 func BenchmarkPgxInsertReadBaseline(b *testing.B) {
 	const rowsPerInsert, readBatch = 16, 16
-	url := benchDatabaseURL(b)
+	url := testDatabaseURL(b)
 	ctx := context.Background()
 	evs := benchEvents(b.N)
 	table := fmt.Sprintf("sxbench_pgx_%d", time.Now().UnixNano())

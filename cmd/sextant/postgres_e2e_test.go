@@ -25,7 +25,7 @@ import (
 )
 
 // testDatabaseURL is the PostgreSQL the durable-bus tests use.
-func testDatabaseURL(t *testing.T) string {
+func testDatabaseURL(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv("SEXTANT_TEST_DATABASE_URL")
 	if u == "" {
