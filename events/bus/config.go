@@ -72,13 +72,57 @@ func (c PostgresConfig) ResolvedURL() string {
 // configuration.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	if err != nil {
 		return raw
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
 	}
+	// pgx also takes passwords as query parameters.
+	q := u.Query()
+	for _, k := range secretParams {
+		if q.Has(k) {
+			q.Set(k, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// secretParams are the connection URL parameters that hold secrets.
+var secretParams = []string{"password", "sslpassword"}
+
+// Secrets returns every secret a connection URL holds, in both its raw and
+// decoded forms, so that callers can scrub them from any text.
+func Secrets(raw string) []string {
+	var out []string
+	add := func(v string) {
+		if v != "" {
+			out = append(out, v)
+			if d, err := url.PathUnescape(v); err == nil && d != v {
+				out = append(out, d)
+			}
+			if e := url.QueryEscape(v); e != v {
+				out = append(out, e)
+			}
+		}
+	}
+	if m := userinfoPassword.FindStringSubmatch(raw); m != nil {
+		add(m[1])
+	}
+	if i := strings.IndexByte(raw, '?'); i >= 0 {
+		for _, kv := range strings.Split(raw[i+1:], "&") {
+			k, v, _ := strings.Cut(kv, "=")
+			for _, sp := range secretParams {
+				if k == sp {
+					add(v)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // PartitionTopic returns the topic of partition i: the topic itself when
@@ -200,8 +244,8 @@ func (c PostgresConfig) validate(partitions int) []error {
 // password is, so anything between "user:" and "@" is hidden).
 func redactErr(err error, raw string) string {
 	msg := err.Error()
-	if m := userinfoPassword.FindStringSubmatch(raw); m != nil && m[1] != "" {
-		msg = strings.ReplaceAll(msg, m[1], "xxxxx")
+	for _, sec := range Secrets(raw) {
+		msg = strings.ReplaceAll(msg, sec, "xxxxx")
 	}
 	return msg
 }

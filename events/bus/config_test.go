@@ -166,3 +166,25 @@ func TestDriverUnmarshalText(t *testing.T) {
 	err := json.Unmarshal([]byte(`{"Driver":"nats"}`), &doc)
 	require.ErrorContains(t, err, `unknown bus driver "nats" (allowed: memory, postgres)`)
 }
+
+func TestRedactURLHidesEverySecret(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, in, leak string }{
+		{"userinfo", "postgres://u:S3CRET@h:5432/db", "S3CRET"},
+		{"query password", "postgres://u@h/db?password=S3CRET&sslmode=disable", "S3CRET"},
+		{"query sslpassword", "postgres://u@h/db?sslpassword=S3CRET", "S3CRET"},
+		{"percent-encoded", "postgres://u:p%40SS@h/db", "p@SS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			out := bus.RedactURL(tt.in)
+			require.NotContains(t, out, tt.leak)
+			require.NotContains(t, out, strings.ReplaceAll(tt.leak, "@", "%40"))
+			require.Contains(t, out, "xxxxx")
+			for _, sec := range bus.Secrets(tt.in) {
+				require.NotContains(t, out, sec)
+			}
+		})
+	}
+}

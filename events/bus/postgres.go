@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -714,8 +712,8 @@ func (p *Postgres) Shutdown(ctx context.Context) error {
 // connection string; a context error is.
 func scrub(prefix string, err error, raw string) error {
 	msg := prefix + ": " + err.Error()
-	if pw := password(raw); pw != "" {
-		msg = strings.ReplaceAll(msg, pw, "xxxxx")
+	for _, sec := range Secrets(raw) {
+		msg = strings.ReplaceAll(msg, sec, "xxxxx")
 	}
 	for _, ctxErr := range []error{context.Canceled, context.DeadlineExceeded} {
 		if errors.Is(err, ctxErr) {
@@ -723,25 +721,6 @@ func scrub(prefix string, err error, raw string) error {
 		}
 	}
 	return &scrubbedError{msg: msg}
-}
-
-// urlPassword finds the password of a URL that net/url cannot parse.
-var urlPassword = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:([^@]+)@`)
-
-// password returns raw's password, if it has one, also when raw is not a
-// valid URL (whose parse error quotes it).
-func password(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		if u.User == nil {
-			return ""
-		}
-		pw, _ := u.User.Password()
-		return pw
-	}
-	if m := urlPassword.FindStringSubmatch(raw); m != nil {
-		return m[1]
-	}
-	return ""
 }
 
 type scrubbedError struct {
