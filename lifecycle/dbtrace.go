@@ -292,7 +292,8 @@ func (t *DBTracer) publish(ctx context.Context, e events.Event) {
 // level so that a broken setup is visible without flooding the log.
 func (t *DBTracer) drop(ctx context.Context, name string, err error) {
 	level := slog.LevelDebug
-	if t.dropped.Add(1) == 1 {
+	// After Shutdown, drops are expected (the bus's last flush is traced).
+	if t.dropped.Add(1) == 1 && !t.stopped.Load() {
 		level = slog.LevelWarn
 	}
 	if err == nil {

@@ -210,9 +210,9 @@ func (r *Router) HandleMessage(msg *message.Message) error {
 	t := r.table.Load()
 	describe := r.set.Events != nil && msg.Metadata.Get(bus.MetadataInfrastructure) != "true"
 	queue := message.SubscribeTopicFromCtx(ctx)
-	if describe && r.seen.add(msg.UUID) {
-		r.emit(events.New(events.QueueRedelivered, events.NewID(), events.String("queue", queue)))
-	}
+	// Set aside every invalid event before routing any: if that fails, the
+	// message is retried or redelivered, and nothing was routed twice.
+	var invalid []int
 	for i := range evs {
 		e := &evs[i]
 		if s, ok := t.schemas[e.Name]; ok {
@@ -220,10 +220,16 @@ func (r *Router) HandleMessage(msg *message.Message) error {
 				if perr := r.poisonEvent(e, verr, msg.UUID); perr != nil {
 					return perr
 				}
-				continue
+				invalid = append(invalid, i)
 			}
 		}
-		r.Route(ctx, e)
+	}
+	for i := range evs {
+		if len(invalid) > 0 && invalid[0] == i {
+			invalid = invalid[1:]
+			continue
+		}
+		r.Route(ctx, &evs[i])
 	}
 	if describe {
 		r.emit(events.New(events.QueueMessageReceived, events.NewID(), events.String("queue", queue),
@@ -261,6 +267,19 @@ func (r *Router) countAttempts(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		if _, again := r.attempts.LoadOrStore(msg.UUID, struct{}{}); again && msg.Metadata.Get(bus.MetadataInfrastructure) != "true" {
 			r.emit(events.New(events.QueueRetryAttempt, events.NewID(), events.String("queue", message.SubscribeTopicFromCtx(msg.Context()))))
+		}
+		return h(msg)
+	}
+}
+
+// noticeRedelivery is the outermost middleware: once per delivery, a
+// message id seen before is a redelivery (a retry inside Retry is not).
+// Only this instance's deliveries are remembered: a message redelivered to
+// another instance after this one died counts there as new.
+func (r *Router) noticeRedelivery(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		if r.set.Events != nil && msg.Metadata.Get(bus.MetadataInfrastructure) != "true" && r.seen.add(msg.UUID) {
+			r.emit(events.New(events.QueueRedelivered, events.NewID(), events.String("queue", message.SubscribeTopicFromCtx(msg.Context()))))
 		}
 		return h(msg)
 	}
@@ -358,6 +377,7 @@ func (r *Router) Start(ctx context.Context) error {
 		r.mu.Unlock()
 		return fmt.Errorf("router: %w", err)
 	}
+	wm.AddMiddleware(r.noticeRedelivery)
 	if r.set.Poison != nil {
 		// A handler error or panic is retried with backoff, then the
 		// message is set aside: on watermill-sql a nack would block its

@@ -461,10 +461,6 @@ func TestHandleMessageDescribesBusMessages(t *testing.T) {
 		require.NoError(t, e.Validate(), "messaging events follow the catalog")
 	}
 
-	// The same message again is a redelivery.
-	require.NoError(t, r.HandleMessage(msg))
-	require.Equal(t, events.QueueRedelivered, rec.names()[2])
-
 	// A message of infrastructure events only is never described: that
 	// would feed on itself.
 	before := len(rec.names())
@@ -552,4 +548,81 @@ func TestRetryThenPoisonThroughTheBus(t *testing.T) {
 	require.Equal(t, 2, retries)
 	require.EqualValues(t, 1, r.Stats().Poisoned)
 	require.EqualValues(t, 1, r.Stats().DecodeErrors)
+}
+
+// Under sustained publishing from several goroutines, every application
+// batch is described exactly once on each side: sent by the publisher,
+// received and deleted by the router.
+func TestMessagingCountsUnderLoad(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	mem := bus.NewMemory(nil)
+	t.Cleanup(func() { _ = mem.Close() })
+	cfg := bus.NewDefaultConfig()
+	cfg.BatchSize, cfg.Partitions = 16, 4
+	topics := []string{cfg.PartitionTopic(0), cfg.PartitionTopic(1), cfg.PartitionTopic(2), cfg.PartitionTopic(3)}
+	pub, err := bus.NewPublisher(mem, cfg, bus.WithMessagingEvents())
+	require.NoError(t, err)
+	count := func(name, metric string) router.Route {
+		return router.Route{Match: name, Metrics: []router.Metric{{Name: metric, Type: router.MetricTypeCounter, Value: "events"}}}
+	}
+	rcfg := router.Config{Routes: []router.Route{
+		count(events.QueueMessageSent, "sent.events"), count(events.QueueMessageReceived, "received.events"),
+		{Match: events.QueueMessageDeleted, Metrics: []router.Metric{{Name: "deleted", Type: router.MetricTypeCounter}}},
+		{Match: events.StepCompleted, Metrics: []router.Metric{{Name: "app", Type: router.MetricTypeCounter}}},
+	}}
+	r, reader := newTestRouter(t, rcfg, router.Settings{Events: pub, Source: router.Source{Subscriber: mem, Topics: topics}})
+	require.NoError(t, r.Start(ctx))
+	var wg sync.WaitGroup
+	const perWorker = 5000
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range perWorker {
+				if err := pub.Publish(ctx, stepCompleted(events.NewID(), "n", 1)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, pub.Close(ctx))
+	require.NoError(t, r.Shutdown(ctx))
+	require.Zero(t, pub.MessagingDropped())
+	require.Zero(t, r.Stats().MessagingDropped)
+	require.Equal(t, 4.0*perWorker, total(collect(t, reader, "app")))
+	require.Equal(t, 4.0*perWorker, total(collect(t, reader, "sent.events")), "every application event's batch was described as sent")
+	require.Equal(t, 4.0*perWorker, total(collect(t, reader, "received.events")), "and as received")
+	require.Positive(t, total(collect(t, reader, "deleted")))
+}
+
+// When setting aside an invalid event fails and the message is retried, the
+// valid events beside it are still routed once, and a retry is not a
+// redelivery.
+func TestRetryRoutesValidEventsOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	mem := bus.NewMemory(nil)
+	t.Cleanup(func() { _ = mem.Close() })
+	poison := &flakyPoison{failures: 2}
+	rec := &eventRecorder{}
+	r, reader := newTestRouter(t, stepRoutes, router.Settings{
+		Poison: poison, PoisonTopic: "poison", Events: rec,
+		Source: router.Source{Subscriber: mem, Topics: []string{"in"}},
+	})
+	require.NoError(t, r.Start(ctx))
+	bad := stepCompleted(cid1, "n", 1)
+	bad.Attrs = bad.Attrs[:1]
+	require.NoError(t, mem.Publish("in", newMessage(events.EncodeBatch([]events.Event{stepCompleted(cid1, "n", 1), bad}))))
+	require.Eventually(t, func() bool {
+		poison.mu.Lock()
+		defer poison.mu.Unlock()
+		return len(poison.msgs) == 1
+	}, 10*time.Second, time.Millisecond)
+	require.NoError(t, r.Shutdown(ctx))
+	require.Equal(t, 1.0, total(collect(t, reader, "tasker.steps.successes.total")))
+	require.NotContains(t, rec.names(), events.QueueRedelivered)
+	require.Contains(t, rec.names(), events.QueueRetryAttempt)
 }

@@ -38,7 +38,6 @@ const (
 	benchStall = 60 * time.Second
 )
 
-
 // benchEvents returns n task.initialize_requested events (at most
 // benchMaxEvents), each with its own correlation id, so that they spread
 // over the partitions.

@@ -147,6 +147,16 @@ func runTasks(ctx context.Context, o demoOptions, engine *lifecycle.Engine, svc 
 	if err := svc.Publisher().Flush(ctx); err != nil {
 		return demoSummary{}, fmt.Errorf("flush the bus: %w", err)
 	}
+	// On a durable bus the flush means stored, not routed: wait until the
+	// router has received what was published, or give up after a while.
+	want := svc.Publisher().Published()
+	for wait := time.Now(); svc.router.Stats().Received < want && time.Since(wait) < 30*time.Second; {
+		select {
+		case <-ctx.Done():
+			return demoSummary{}, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 	sum := demoSummary{elapsed: time.Since(start), engine: engine.Stats(), published: svc.Publisher().Published(), received: svc.router.Stats().Received}
 	p.finish(int(sum.engine.TasksCompleted+sum.engine.TasksFailed), sum.received, sum.elapsed)
 	for _, h := range handles {

@@ -225,7 +225,10 @@ func (s *service) Shutdown(ctx context.Context) error {
 		errs = append(errs, s.dbTracer.Shutdown(ctx)) // hands its queued events to the publisher
 	}
 	if s.pub != nil {
-		errs = append(errs, s.pub.Close(ctx)) // every published batch is handled when this returns
+		// On the in-memory bus every batch has been routed when Close
+		// returns; on PostgreSQL it has been stored, and what this instance
+		// did not route waits there for the others or the next start.
+		errs = append(errs, s.pub.Close(ctx))
 	}
 	if s.router != nil {
 		errs = append(errs, s.router.Shutdown(ctx))
@@ -311,7 +314,8 @@ func (s *service) writeHealth(w http.ResponseWriter, r *http.Request, detailed b
 	if detailed && s.pub != nil {
 		busInfo["publisher"] = map[string]any{
 			"events_published": s.pub.Published(), "events_failed": s.pub.Failed(), "events_rejected": s.pub.Rejected(),
-			"batches_queued": s.pub.Queued(), "messaging_events_dropped": s.pub.MessagingDropped(),
+			"batches_queued": s.pub.Queued(), "infrastructure_events_dropped": s.pub.MessagingDropped(),
+			"router_messaging_events_dropped": st.MessagingDropped,
 		}
 	}
 	body["bus"] = busInfo
@@ -363,6 +367,13 @@ func (s *service) publishQueueStats(done chan struct{}) {
 func (s *service) readQueueStats() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	go func() { // Shutdown must not wait out the query's timeout
+		select {
+		case <-s.statsStop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	publish := func(queue string, depth int64, age float64) {
 		e := events.New(events.QueueStats, events.NewID(), events.String("queue", queue), events.Int("depth", depth), events.Float("age_seconds", age))
 		if err := s.pub.Publish(ctx, e); err != nil {

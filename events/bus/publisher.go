@@ -26,9 +26,16 @@ const (
 	MetadataInfrastructure = "sextant_infrastructure"
 )
 
-// maxPendingMessaging bounds the messaging events waiting to join a batch;
-// past it they are dropped and counted (MessagingDropped).
-const maxPendingMessaging = 4096
+// infraBacklog bounds the infrastructure events (db.*, queue.*) waiting for
+// the publishing goroutine; past it they are dropped and counted
+// (MessagingDropped). They take their own path, without the lock, because
+// their publishers (the router inside a delivery, the loop itself, a pgx
+// tracer) must never wait.
+const infraBacklog = 8192
+
+// ErrInfraBacklog is returned by Publish for an infrastructure event when
+// too many are waiting; the event is dropped and counted.
+var ErrInfraBacklog = errors.New("bus: too many infrastructure events waiting; dropped")
 
 // PublisherOption is a knob of NewPublisher with no YAML counterpart.
 type PublisherOption func(*Publisher)
@@ -73,7 +80,8 @@ type Publisher struct {
 	closed atomic.Bool
 
 	messaging        bool
-	pending          []events.Event // messaging events waiting for the lock; loop goroutine only
+	infra            chan events.Event     // infrastructure events, sent in batches of their own
+	infraCur         []events.BatchBuilder // per partition; loop goroutine only
 	messagingDropped atomic.Uint64
 
 	queue chan request  // batches in publish order
@@ -110,13 +118,15 @@ func NewPublisher(pub message.Publisher, cfg Config, opts ...PublisherOption) (*
 	}
 	p := &Publisher{
 		pub: pub, cfg: cfg, max: cfg.BatchSize, interval: cfg.FlushInterval,
-		cur:   make([]events.BatchBuilder, cfg.Partitions),
-		app:   make([]bool, cfg.Partitions),
-		lock:  make(chan struct{}, 1),
-		queue: make(chan request, queueDepth),
-		room:  make(chan struct{}, queueDepth),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
+		cur:      make([]events.BatchBuilder, cfg.Partitions),
+		app:      make([]bool, cfg.Partitions),
+		infra:    make(chan events.Event, infraBacklog),
+		infraCur: make([]events.BatchBuilder, cfg.Partitions),
+		lock:     make(chan struct{}, 1),
+		queue:    make(chan request, queueDepth),
+		room:     make(chan struct{}, queueDepth),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(p)
@@ -179,6 +189,16 @@ func (p *Publisher) Publish(ctx context.Context, e events.Event) error {
 		p.rejected.Add(1)
 		return err
 	}
+	if events.IsInfrastructure(e.Name) {
+		// Accepted until the publishing goroutine has sent its last batch:
+		// the router describes the final batches while Close sends them.
+		select {
+		case <-p.done:
+			return ErrClosed
+		default:
+		}
+		return p.describe(e)
+	}
 	if !p.acquire(ctx) {
 		return fmt.Errorf("bus: publish: %w", ctx.Err())
 	}
@@ -195,12 +215,13 @@ func (p *Publisher) Publish(ctx context.Context, e events.Event) error {
 		}
 	}
 	p.cur[part].Add(&e)
-	if !events.IsInfrastructure(e.Name) {
-		p.app[part] = true
-	}
+	p.app[part] = true
 	if p.cur[part].Len() >= p.max {
-		// If ctx ends first, e goes out with its batch later; nothing is dropped.
-		_ = p.queueBatch(ctx, part)
+		// If ctx ends first, e goes out with its batch later; nothing is
+		// dropped. If the publisher closed meanwhile, it never goes out.
+		if err := p.queueBatch(ctx, part); errors.Is(err, ErrClosed) {
+			return fmt.Errorf("bus: publish: %w", err)
+		}
 	}
 	return nil
 }
@@ -315,6 +336,7 @@ func (p *Publisher) loop() {
 		case r := <-p.queue:
 			p.send(r)
 		case <-tick.C:
+			p.sendInfra(true)
 			// Only try the lock: a publisher holding it may be waiting for
 			// room, which only this goroutine makes.
 			select {
@@ -322,7 +344,6 @@ func (p *Publisher) loop() {
 			default:
 				continue
 			}
-			p.joinPending()
 			// Queue the partial batch behind the older ones, under the lock,
 			// so that it keeps its place in publish order. Without room the
 			// queue is full and being sent: the batch waits for a later tick.
@@ -341,6 +362,7 @@ func (p *Publisher) loop() {
 			p.release()
 		case <-p.stop:
 			p.drainQueue()
+			p.sendInfra(true)
 			return
 		}
 	}
@@ -360,6 +382,8 @@ func (p *Publisher) drainQueue() {
 func (p *Publisher) send(r request) {
 	defer func() { p.room <- struct{}{} }()
 	p.publish(r)
+	// A Flush covers the infrastructure events published before it too.
+	p.sendInfra(r.ack != nil)
 	if r.ack != nil {
 		p.errMu.Lock()
 		err := p.err
@@ -395,51 +419,61 @@ func (p *Publisher) publish(r request) {
 		return
 	}
 	if err != nil {
-		p.describe(events.New(events.QueueError, events.NewID(), events.String("queue", r.topic), events.String("error_type", "publish")))
+		_ = p.describe(events.New(events.QueueError, events.NewID(), events.String("queue", r.topic), events.String("error_type", "publish")))
 		return
 	}
-	p.describe(events.New(events.QueueMessageSent, events.NewID(), events.String("queue", r.topic),
+	_ = p.describe(events.New(events.QueueMessageSent, events.NewID(), events.String("queue", r.topic),
 		events.Int("events", int64(r.n)), events.Float("duration_ms", float64(time.Since(start).Microseconds())/1000)))
 }
 
-// describe adds a messaging event to the current batches. It runs on the
-// loop goroutine, which must never wait for the lock (a publisher holding it
-// may be waiting for room that only this goroutine makes): events that
-// cannot join now wait in pending for the next chance.
-func (p *Publisher) describe(e events.Event) {
-	if len(p.pending) >= maxPendingMessaging {
-		p.messagingDropped.Add(1)
-	} else {
-		p.pending = append(p.pending, e)
-	}
+// describe hands an infrastructure event to the publishing goroutine
+// without waiting; it is safe from any goroutine, the loop's included.
+func (p *Publisher) describe(e events.Event) error {
 	select {
-	case p.lock <- struct{}{}:
+	case p.infra <- e:
+		return nil
 	default:
-		return
+		p.messagingDropped.Add(1)
+		return ErrInfraBacklog
 	}
-	p.joinPending()
-	p.release()
 }
 
-// joinPending moves pending messaging events into their partitions' batches;
-// the lock is held. A batch they fill goes out with the next Publish or tick.
-func (p *Publisher) joinPending() {
-	if p.closed.Load() {
-		p.messagingDropped.Add(uint64(len(p.pending)))
-	} else {
-		for i := range p.pending {
-			part := p.cfg.Partition(p.pending[i].CorrelationID)
-			p.cur[part].Add(&p.pending[i])
+// sendInfra moves waiting infrastructure events into batches of their own
+// and sends the full ones, or all of them when flush is set. It runs on the
+// loop goroutine only, which alone sends to the bus: these batches need no
+// place in the application events' order, only in their own.
+func (p *Publisher) sendInfra(flush bool) {
+	for {
+		select {
+		case e := <-p.infra:
+			part := p.cfg.Partition(e.CorrelationID)
+			p.infraCur[part].Add(&e)
+			if p.infraCur[part].Len() >= p.max {
+				p.sendInfraBatch(part)
+			}
+			continue
+		default:
+		}
+		break
+	}
+	if flush {
+		for part := range p.infraCur {
+			if p.infraCur[part].Len() > 0 {
+				p.sendInfraBatch(part)
+			}
 		}
 	}
-	clear(p.pending)
-	p.pending = p.pending[:0]
+}
+
+func (p *Publisher) sendInfraBatch(part int) {
+	n := p.infraCur[part].Len()
+	p.publish(request{topic: p.topics[part], payload: p.infraCur[part].Take(), n: n, infra: true})
 }
 
 // Queued returns how many full batches wait for the bus: the in-memory
 // bus's backlog, since it holds nothing itself.
 func (p *Publisher) Queued() int { return queueDepth - len(p.room) }
 
-// MessagingDropped returns how many messaging events were dropped because
-// too many were waiting or the publisher had closed.
+// MessagingDropped returns how many infrastructure (messaging and database)
+// events were dropped because too many were waiting.
 func (p *Publisher) MessagingDropped() uint64 { return p.messagingDropped.Load() }
