@@ -80,6 +80,10 @@ type Publisher struct {
 	closed atomic.Bool
 
 	messaging        bool
+	failures         int // consecutive publish failures; loop goroutine only
+	breaker          int // loop goroutine only
+	breakerState     atomic.Int32
+	abort            chan struct{}         // closed when Close gives up on a stuck bus
 	infra            chan events.Event     // infrastructure events, sent in batches of their own
 	infraCur         []events.BatchBuilder // per partition; loop goroutine only
 	messagingDropped atomic.Uint64
@@ -94,6 +98,7 @@ type Publisher struct {
 	rejected  atomic.Uint64
 	errMu     sync.Mutex
 	err       error // first publish error since the last Flush
+	lost      error // first batch given up, for Close
 	closeOnce sync.Once
 }
 
@@ -127,6 +132,7 @@ func NewPublisher(pub message.Publisher, cfg Config, opts ...PublisherOption) (*
 		room:     make(chan struct{}, queueDepth),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
+		abort:    make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(p)
@@ -312,7 +318,20 @@ func (p *Publisher) Close(ctx context.Context) error {
 		select {
 		case <-p.done:
 		case <-ctx.Done():
-			err = errors.Join(err, fmt.Errorf("bus: close: %w", ctx.Err()))
+			// The bus is stuck: stop retrying; what is left is counted
+			// as failed, and the reason is returned.
+			close(p.abort)
+			// A batch inside the bus's Publish cannot be interrupted: give
+			// the loop a moment to notice, then return; it ends by itself
+			// once the bus returns.
+			select {
+			case <-p.done:
+			case <-time.After(closeGrace):
+			}
+			p.errMu.Lock()
+			lost := p.lost
+			p.errMu.Unlock()
+			err = errors.Join(err, lost, fmt.Errorf("bus: close: %w", ctx.Err()))
 		}
 	})
 	return err
@@ -321,7 +340,8 @@ func (p *Publisher) Close(ctx context.Context) error {
 // Published returns how many events have been handed to the bus.
 func (p *Publisher) Published() uint64 { return p.published.Load() }
 
-// Failed returns how many events the bus refused.
+// Failed returns how many events were never handed to the bus: the bus kept
+// refusing them until Close gave up.
 func (p *Publisher) Failed() uint64 { return p.failed.Load() }
 
 // Rejected returns how many events Publish refused with ErrInvalidEvent.
@@ -404,27 +424,111 @@ func (p *Publisher) publish(r request) {
 		msg.Metadata.Set(MetadataInfrastructure, "true")
 	}
 	start := time.Now()
-	err := p.pub.Publish(r.topic, msg)
-	if err != nil {
-		p.failed.Add(uint64(r.n))
-		p.errMu.Lock()
-		if p.err == nil {
-			p.err = fmt.Errorf("bus: publish %d events to %q: %w", r.n, r.topic, err)
+	var err error
+	for delay := retryInitial; ; delay = min(delay*2, retryMax) {
+		select {
+		case <-p.abort: // Close gave up on a stuck bus: count, don't try
+			p.giveUp(r, err)
+			return
+		default:
 		}
-		p.errMu.Unlock()
-	} else {
-		p.published.Add(uint64(r.n))
+		if err = p.pub.Publish(r.topic, msg); err == nil {
+			p.breakerSuccess()
+			break
+		}
+		p.breakerFailure()
+		if p.messaging && !r.infra {
+			_ = p.describe(events.New(events.QueueError, events.NewID(), events.String("queue", r.topic), events.String("error_type", "publish")))
+		}
+		select {
+		case <-time.After(delay):
+			p.breakerTrial()
+		case <-p.abort:
+			p.giveUp(r, err)
+			return
+		}
 	}
-	if !p.messaging || r.infra {
-		return
+	p.published.Add(uint64(r.n))
+	if p.messaging && !r.infra {
+		_ = p.describe(events.New(events.QueueMessageSent, events.NewID(), events.String("queue", r.topic),
+			events.Int("events", int64(r.n)), events.Float("duration_ms", float64(time.Since(start).Microseconds())/1000)))
 	}
-	if err != nil {
-		_ = p.describe(events.New(events.QueueError, events.NewID(), events.String("queue", r.topic), events.String("error_type", "publish")))
-		return
-	}
-	_ = p.describe(events.New(events.QueueMessageSent, events.NewID(), events.String("queue", r.topic),
-		events.Int("events", int64(r.n)), events.Float("duration_ms", float64(time.Since(start).Microseconds())/1000)))
 }
+
+// Retry backoff for a bus that refuses a batch: the batch is held (and,
+// through the bounded queue, so are publishers) until the bus takes it or
+// Close gives up.
+const (
+	retryInitial = 50 * time.Millisecond
+	retryMax     = 2 * time.Second
+	// breakerThreshold consecutive failures open the circuit breaker.
+	breakerThreshold = 3
+)
+
+// closeGrace is how long Close, past its context, waits for the loop to
+// notice it gave up, so that the returned error can say why.
+const closeGrace = 250 * time.Millisecond
+
+// Circuit breaker states, as queue.circuit_breaker_state reports them.
+const (
+	breakerClosed   = 0
+	breakerHalfOpen = 1
+	breakerOpen     = 2
+)
+
+// giveUp counts a batch that will not be sent and keeps the error for Flush
+// and Close.
+func (p *Publisher) giveUp(r request, cause error) {
+	p.failed.Add(uint64(r.n))
+	if cause == nil {
+		cause = errors.New("publisher closed before the bus took the batch")
+	}
+	err := fmt.Errorf("bus: publish %d events to %q: %w", r.n, r.topic, cause)
+	p.errMu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	if p.lost == nil {
+		p.lost = err // kept for Close, whichever Flush takes p.err
+	}
+	p.errMu.Unlock()
+}
+
+// The breaker's state is the loop goroutine's alone. It opens after
+// breakerThreshold consecutive failures; each retry while open is a
+// half-open trial; a success closes it. Transitions are published as
+// queue.circuit_breaker_state (tasker_queue_circuit_breaker_state).
+func (p *Publisher) breakerFailure() {
+	p.failures++
+	if p.failures >= breakerThreshold && p.breaker != breakerOpen {
+		p.setBreaker(breakerOpen)
+	}
+}
+
+func (p *Publisher) breakerTrial() {
+	if p.breaker == breakerOpen {
+		p.setBreaker(breakerHalfOpen)
+	}
+}
+
+func (p *Publisher) breakerSuccess() {
+	p.failures = 0
+	if p.breaker != breakerClosed {
+		p.setBreaker(breakerClosed)
+	}
+}
+
+func (p *Publisher) setBreaker(state int) {
+	p.breaker = state
+	p.breakerState.Store(int32(state))
+	if p.messaging {
+		_ = p.describe(events.New(events.QueueCircuitState, events.NewID(), events.String("queue", p.cfg.Topic), events.Int("state", int64(state))))
+	}
+}
+
+// BreakerState returns the circuit breaker's state: 0 closed, 1 half-open
+// (trying again), 2 open (the bus refuses batches; they are held).
+func (p *Publisher) BreakerState() int { return int(p.breakerState.Load()) }
 
 // describe hands an infrastructure event to the publishing goroutine
 // without waiting; it is safe from any goroutine, the loop's included.

@@ -387,75 +387,112 @@ func TestPublisherFlushHonoursContext(t *testing.T) {
 
 var errBoom = errors.New("boom")
 
-func TestPublisherPublishError(t *testing.T) {
+// A bus that refuses batches for a while loses nothing: each batch is held
+// and retried with backoff until the bus takes it, in order.
+func TestPublisherRetriesUntilTheBusTakesTheBatch(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name          string
-		fail          func(call int) bool // whether publish call n (from 0) fails
-		publish       int
-		batchSize     int
-		wantPublished uint64
-		wantFailed    uint64
-		wantMsg       string
+		name      string
+		fail      func(call int) bool // whether publish call n (from 0) fails
+		publish   int
+		batchSize int
+		wantCalls int64
 	}{
-		{name: "every publish fails", fail: func(int) bool { return true }, publish: 10, batchSize: 4,
-			wantFailed: 10, wantMsg: `bus: publish 4 events to "` + testTopic + `": boom`},
-		{name: "partial batch fails", fail: func(int) bool { return true }, publish: 3, batchSize: 4,
-			wantFailed: 3, wantMsg: `bus: publish 3 events to "` + testTopic + `": boom`},
-		{name: "every other publish fails", fail: func(n int) bool { return n%2 == 1 }, publish: 10, batchSize: 4,
-			wantPublished: 6, wantFailed: 4, wantMsg: `bus: publish 4 events`},
-		{name: "only the flushed remainder fails", fail: func(n int) bool { return n == 2 }, publish: 10, batchSize: 4,
-			wantPublished: 8, wantFailed: 2, wantMsg: `bus: publish 2 events`},
+		{name: "every other publish fails", fail: func(n int) bool { return n%2 == 1 }, publish: 10, batchSize: 4, wantCalls: 5},
+		{name: "the first two fail", fail: func(n int) bool { return n < 2 }, publish: 10, batchSize: 4, wantCalls: 5},
+		{name: "only the flushed remainder fails once", fail: func(n int) bool { return n == 2 }, publish: 10, batchSize: 4, wantCalls: 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var calls atomic.Int64
-			fake := &fakePublisher{publish: func(string, ...*message.Message) error {
+			var mu sync.Mutex
+			var got []events.Event
+			fake := &fakePublisher{publish: func(_ string, msgs ...*message.Message) error {
 				if tt.fail(int(calls.Add(1) - 1)) {
 					return errBoom
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for _, m := range msgs {
+					evs, err := events.DecodeBatch(m.Payload, nil)
+					require.NoError(t, err)
+					got = append(got, evs...)
 				}
 				return nil
 			}}
 			p := newPublisher(t, fake, tt.batchSize, never)
 			ctx := context.Background()
 			for i := range tt.publish {
-				require.NoError(t, p.Publish(ctx, seqEvent(0, i)), "Publish does not report bus errors")
+				require.NoError(t, p.Publish(ctx, seqEvent(0, i)))
 			}
-			err := p.Flush(ctx)
-			require.ErrorIs(t, err, errBoom)
-			require.ErrorContains(t, err, tt.wantMsg, "the first error since the last Flush")
-			require.Equal(t, tt.wantPublished, p.Published())
-			require.Equal(t, tt.wantFailed, p.Failed())
-
-			require.NoError(t, p.Flush(ctx), "an error is reported once")
+			require.NoError(t, p.Flush(ctx))
+			require.EqualValues(t, tt.publish, p.Published())
+			require.Zero(t, p.Failed())
+			require.Equal(t, tt.wantCalls, calls.Load())
+			for i, e := range got {
+				_, seq := seqOf(t, e)
+				require.Equal(t, i, seq, "order kept across retries")
+			}
 		})
 	}
 }
 
-func TestPublisherErrorReportedByClose(t *testing.T) {
+// A bus that never takes the batch: Close gives up when its context ends,
+// counts what was not sent and says why.
+func TestPublisherCloseGivesUpOnAStuckBus(t *testing.T) {
 	t.Parallel()
 	fake := &fakePublisher{publish: func(string, ...*message.Message) error { return errBoom }}
 	p := newPublisher(t, fake, 100, never)
 	require.NoError(t, p.Publish(context.Background(), seqEvent(0, 0)))
-	require.ErrorIs(t, p.Close(context.Background()), errBoom)
+	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, p.Flush(short), context.DeadlineExceeded, "Flush waits while the batch is retried")
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancelClose()
+	err := p.Close(closeCtx)
+	require.ErrorIs(t, err, errBoom)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Equal(t, uint64(1), p.Failed())
 	require.Zero(t, p.Published())
 }
 
-func TestPublisherErrorFromTimerFlush(t *testing.T) {
+// The circuit breaker opens after consecutive failures, tries half-open,
+// closes on success, and each transition is published.
+func TestPublisherCircuitBreaker(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int64
-	fake := &fakePublisher{publish: func(string, ...*message.Message) error {
-		calls.Add(1)
-		return errBoom
+	var mu sync.Mutex
+	var states []int64
+	fake := &fakePublisher{publish: func(_ string, msgs ...*message.Message) error {
+		if calls.Add(1) <= 3 {
+			return errBoom
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range msgs {
+			evs, err := events.DecodeBatch(m.Payload, nil)
+			require.NoError(t, err)
+			for _, e := range evs {
+				if e.Name == events.QueueCircuitState {
+					v, _ := e.Attr("state")
+					states = append(states, v.Int64())
+				}
+			}
+		}
+		return nil
 	}}
-	p := newPublisher(t, fake, 100, time.Millisecond)
+	cfg := bus.NewDefaultConfig()
+	cfg.Topic, cfg.FlushInterval = testTopic, time.Millisecond
+	p, err := bus.NewPublisher(fake, cfg, bus.WithMessagingEvents())
+	require.NoError(t, err)
 	require.NoError(t, p.Publish(context.Background(), seqEvent(0, 0)))
-	require.Eventually(t, func() bool { return p.Failed() == 1 }, 5*time.Second, time.Millisecond)
-	// The timer's failure is kept for the next Flush.
-	require.ErrorIs(t, p.Flush(context.Background()), errBoom)
-	require.Equal(t, int64(1), calls.Load(), "an empty Flush publishes nothing")
+	require.NoError(t, p.Flush(context.Background()))
+	require.Equal(t, 0, p.BreakerState())
+	require.NoError(t, p.Close(context.Background()))
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []int64{2, 1, 0}, states, "open, half-open, closed")
 }
 
 // TestPublisherCancelledContextKeepsEvents: with the bus stuck, a Publish
