@@ -390,10 +390,6 @@ func (s *service) readQueueStats() {
 		return
 	}
 	for _, p := range st.Partitions {
-		age := 0.0
-		if !p.Oldest.IsZero() {
-			age = time.Since(p.Oldest).Seconds()
-		}
-		publish(p.Topic, p.Depth, age)
+		publish(p.Topic, p.Depth, ageSeconds(p.Oldest))
 	}
 }

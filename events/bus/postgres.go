@@ -711,10 +711,7 @@ func (p *Postgres) Shutdown(ctx context.Context) error {
 // pgx error is not kept in the chain, because its fields carry the
 // connection string; a context error is.
 func scrub(prefix string, err error, raw string) error {
-	msg := prefix + ": " + err.Error()
-	for _, sec := range Secrets(raw) {
-		msg = strings.ReplaceAll(msg, sec, "xxxxx")
-	}
+	msg := prefix + ": " + redactErr(err, raw)
 	for _, ctxErr := range []error{context.Canceled, context.DeadlineExceeded} {
 		if errors.Is(err, ctxErr) {
 			return &scrubbedError{msg: msg, cause: ctxErr}
