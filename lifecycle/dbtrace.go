@@ -202,11 +202,8 @@ func (t *DBTracer) Start(ctx context.Context) error {
 	}
 	t.lifeMu.Lock()
 	defer t.lifeMu.Unlock()
-	switch t.state {
-	case stateRunning:
-		return fmt.Errorf("lifecycle: db tracer: start: %w", ErrAlreadyStarted)
-	case stateStopped:
-		return fmt.Errorf("lifecycle: db tracer: start: %w", ErrShutdown)
+	if err := startable(t.state); err != nil {
+		return fmt.Errorf("lifecycle: db tracer: start: %w", err)
 	}
 	t.state = stateRunning
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -565,11 +562,8 @@ func (r *PoolStatsReader) Start(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	switch r.state {
-	case stateRunning:
-		return fmt.Errorf("lifecycle: pool stats: start: %w", ErrAlreadyStarted)
-	case stateStopped:
-		return fmt.Errorf("lifecycle: pool stats: start: %w", ErrShutdown)
+	if err := startable(r.state); err != nil {
+		return fmt.Errorf("lifecycle: pool stats: start: %w", err)
 	}
 	r.state = stateRunning
 	r.read(ctx)
@@ -631,4 +625,15 @@ func (r *PoolStatsReader) read(ctx context.Context) {
 		r.log.Log(ctx, level, "lifecycle: pool stats: publish failed; continuing",
 			slog.String("pool", r.name), slog.Any("error", err))
 	}
+}
+
+// startable says why a component in state cannot start, or nil.
+func startable(state engineState) error {
+	switch state {
+	case stateRunning:
+		return ErrAlreadyStarted
+	case stateStopped:
+		return ErrShutdown
+	}
+	return nil
 }
