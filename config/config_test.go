@@ -170,7 +170,7 @@ func TestValid(t *testing.T) {
 			require.Equal(t, 64, c.Bus.BatchSize)
 			require.Equal(t, def.Bus.Topic, c.Bus.Topic, "absent keys keep the default")
 			require.Equal(t, def.Bus.FlushInterval, c.Bus.FlushInterval)
-			require.Len(t, distinctMetrics(c), 34) // 16 orchestration and worker, 7 database, 11 messaging
+			require.Len(t, distinctMetrics(c), 55) // the seeds' 45 and 10 of Sextant's own
 			require.Equal(t, def.Router, c.Router)
 			require.Equal(t, def.Server, c.Server)
 			require.Equal(t, def.Exporters, c.Exporters)
@@ -217,7 +217,7 @@ func TestDefault(t *testing.T) {
 	require.NoError(t, c.Validate())
 	require.Equal(t, "127.0.0.1:9464", c.Server.Listen)
 	require.Equal(t, bus.NewDefaultConfig(), c.Bus, "default.yaml and bus.NewDefaultConfig agree")
-	require.Len(t, distinctMetrics(c), 34)
+	require.Len(t, distinctMetrics(c), 55)
 	require.Equal(t, map[string]exporters.Config{"prometheus": &promConfig{TranslationStrategy: "UnderscoreEscapingWithSuffixes"}}, c.Exporters)
 
 	// Aliases are expanded: both step.completed and step.failed record the
@@ -237,7 +237,7 @@ func TestDefault(t *testing.T) {
 	}
 	require.Len(t, durations, 2)
 	require.Equal(t, durations[0], durations[1])
-	require.Len(t, buckets, 12) // 7 orchestration and worker definitions, 3 database, 2 messaging
+	require.Len(t, buckets, 15) // 7 orchestration and worker definitions, 3 database, 2 messaging, 3 of Sextant's own (retry backoff, whole task, export)
 	require.NotEmpty(t, buckets[0])
 	for _, b := range buckets[1:] {
 		require.Equal(t, buckets[0], b)

@@ -10,8 +10,9 @@ import (
 // stepClaim is the StepClaim: it takes a step off the worker's queue and
 // publishes step.claimed with how it was found.
 type stepClaim struct {
-	em *emitter
-	q  *queue
+	em    *emitter
+	stats *counters
+	q     *queue
 }
 
 // claim pops the oldest step, if any. start is when the worker began looking:
@@ -21,6 +22,7 @@ func (sc *stepClaim) claim(ctx context.Context, method ClaimMode, start time.Tim
 	if !ok {
 		return nil, false
 	}
+	sc.stats.stepsClaimed.Add(1)
 	end := sc.em.now()
 	attrs := append(s.attrs(2),
 		events.String("claim_method", string(method)),

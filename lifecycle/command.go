@@ -2,17 +2,11 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sync/atomic"
 
 	"github.com/sextant-telemetry/sextant/events"
 )
-
-// handlerType is the handler_type of every step: handlers are Go functions.
-const handlerType = "go"
-
-// attempt is always 1: this version does not retry.
-const attempt = 1
 
 // commandProcessor is the CommandProcessor: it executes a claimed step's
 // handler and publishes step.execution_started and then step.completed or
@@ -22,44 +16,58 @@ type commandProcessor struct {
 	stats *counters
 }
 
-// execute runs s's handler and records the outcome in s.
+// execute runs s's attempt and records the outcome in s, including the
+// worker's verdict on whether another attempt is allowed.
 func (cp *commandProcessor) execute(ctx context.Context, s *stepRun) {
 	attrs := append(s.attrs(2),
-		events.String("handler_type", handlerType),
-		events.Int("attempt", attempt))
+		events.String("handler_type", s.handlerType),
+		events.Int("attempt", int64(s.attempt)))
 	start := cp.em.now()
 	cp.em.emit(ctx, start, events.StepExecutionStarted, s.corr, attrs)
 
+	s.running.Add(1)
 	var err error
-	if s.fail {
-		err = fmt.Errorf("%w (fail_rate)", ErrInjectedFailure)
+	if s.inject != "" {
+		if s.inject == ErrorTypeValidation {
+			err = fmt.Errorf("%w: %w (fail_rate)", ErrInjectedFailure, ErrPermanent)
+		} else {
+			err = fmt.Errorf("%w: %s (fail_rate)", ErrInjectedFailure, s.inject)
+		}
+		s.err = &TaskError{Type: s.inject, Step: s.name, Err: err}
 	} else {
 		s.value, err = runHandler(ctx, s)
 	}
+	s.running.Add(-1)
 	end := cp.em.now()
-	cp.stats.stepsExecuted.Add(1)
+	cp.stats.stepAttempts.Add(1)
 	if err == nil {
 		cp.stats.stepsSucceeded.Add(1)
 		attrs = append(s.attrs(4),
 			events.String("result", resultSuccess),
 			events.Float("duration_ms", ms(end.Sub(start))),
-			events.String("handler_type", handlerType),
-			events.Int("attempt", attempt))
+			events.String("handler_type", s.handlerType),
+			events.Int("attempt", int64(s.attempt)))
 		cp.em.emit(ctx, end, events.StepCompleted, s.corr, attrs)
 		return
 	}
 	cp.stats.stepsFailed.Add(1)
 	s.value = 0
 	if s.err == nil {
-		s.err = &TaskError{Type: ErrorTypeHandler, Step: s.name, Err: err}
+		typ := ErrorTypeHandler
+		if errors.Is(err, context.DeadlineExceeded) {
+			typ = ErrorTypeTimeout
+		}
+		s.err = &TaskError{Type: typ, Step: s.name, Err: err}
 	}
-	attrs = append(s.attrs(6),
+	s.retryable = !s.err.permanent() && s.attempt < s.maxAttempts
+	attrs = append(s.attrs(7),
 		events.String("result", resultError),
 		events.String("error_type", s.err.Type),
 		events.String("error_message", err.Error()),
 		events.Float("duration_ms", ms(end.Sub(start))),
-		events.String("handler_type", handlerType),
-		events.Int("attempt", attempt))
+		events.String("handler_type", s.handlerType),
+		events.Int("attempt", int64(s.attempt)),
+		events.Bool("retryable", s.retryable))
 	cp.em.emit(ctx, end, events.StepFailed, s.corr, attrs)
 }
 
@@ -73,10 +81,4 @@ func runHandler(ctx context.Context, s *stepRun) (v int64, err error) {
 		}
 	}()
 	return s.handler(ctx, s.in)
-}
-
-// counters are the engine's Stats, updated from every goroutine.
-type counters struct {
-	tasksSubmitted, tasksCompleted, tasksFailed atomic.Uint64
-	stepsExecuted, stepsSucceeded, stepsFailed  atomic.Uint64
 }

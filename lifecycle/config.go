@@ -16,6 +16,16 @@ const (
 	DefaultWorkers      = 2
 	DefaultQueueDepth   = 64
 	DefaultPollInterval = 100 * time.Millisecond
+	// DefaultMaxAttempts allows two retries after a step's first attempt.
+	DefaultMaxAttempts = 3
+	// DefaultBackoffBase is the backoff before a step's second attempt.
+	DefaultBackoffBase = 10 * time.Millisecond
+	// DefaultBackoffMax caps the exponential backoff.
+	DefaultBackoffMax = time.Second
+	// DefaultSampleInterval is how often the live-state gauges are sampled.
+	DefaultSampleInterval = time.Second
+	// DefaultSlowSendThreshold is seed 001's FFI completion threshold.
+	DefaultSlowSendThreshold = 100 * time.Millisecond
 )
 
 // EngineConfig is what a user sets for the reference engine (the demo's
@@ -36,10 +46,38 @@ type EngineConfig struct {
 	// long an event-mode worker waits for a notification before polling
 	// anyway. 0 means DefaultPollInterval.
 	PollInterval time.Duration `yaml:"poll_interval"`
-	// FailRate is the probability, in [0, 1], that a step's handler fails
-	// with ErrInjectedFailure instead of running: a fault injector for demos
-	// and tests. The draw is made per step when its task is initialised.
+	// FailRate is the probability, in [0, 1], that a step attempt fails
+	// with ErrInjectedFailure instead of running its handler: a fault
+	// injector for demos and tests. Each attempt draws anew, so a retry can
+	// succeed; a failing attempt's error_type is handler_error, timeout
+	// (both retryable) or validation_error (permanent), drawn evenly. The
+	// draws come from Settings.Rand through a per-task seed, so a seeded
+	// source makes the outcome of sequential submissions reproducible.
 	FailRate float64 `yaml:"fail_rate"`
+	// MaxAttempts is how many times a step may run in all: a retryable
+	// failure of attempt n < MaxAttempts is retried after a backoff; a
+	// failure of the last attempt fails the task. 1 disables retries. 0
+	// means DefaultMaxAttempts.
+	MaxAttempts int `yaml:"max_attempts"`
+	// BackoffBase is the backoff before attempt 2; it doubles per attempt up
+	// to BackoffMax. The wait is drawn uniformly from [b/2, b] (jitter) so
+	// that steps failed together do not retry together. Backoffs run on the
+	// real clock, not Settings.Now. 0 means DefaultBackoffBase.
+	BackoffBase time.Duration `yaml:"backoff_base"`
+	// BackoffMax caps the backoff; it must not be below BackoffBase. 0 means
+	// DefaultBackoffMax.
+	BackoffMax time.Duration `yaml:"backoff_max"`
+	// SampleInterval is how often the engine publishes its live-state
+	// gauges (task states, ready steps, running handlers, queue depths) and
+	// channel fill levels. It also samples at Start and once more after
+	// Shutdown stopped everything. 0 means DefaultSampleInterval.
+	SampleInterval time.Duration `yaml:"sample_interval"`
+	// SlowSendThreshold is how long a worker may take to hand a result to
+	// orchestration (the ffi_completion channel) before the send counts as
+	// slow: it publishes resilience.completion_slow_send and counts as a
+	// failure of the channel's circuit breaker. 0 means
+	// DefaultSlowSendThreshold.
+	SlowSendThreshold time.Duration `yaml:"slow_send_threshold"`
 }
 
 // NewDefaultEngineConfig returns the configuration with every default filled in.
@@ -59,6 +97,21 @@ func (c EngineConfig) withDefaults() EngineConfig {
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.BackoffBase == 0 {
+		c.BackoffBase = DefaultBackoffBase
+	}
+	if c.BackoffMax == 0 {
+		c.BackoffMax = max(DefaultBackoffMax, c.BackoffBase)
+	}
+	if c.SampleInterval == 0 {
+		c.SampleInterval = DefaultSampleInterval
+	}
+	if c.SlowSendThreshold == 0 {
+		c.SlowSendThreshold = DefaultSlowSendThreshold
 	}
 	return c
 }
@@ -81,6 +134,20 @@ func (c EngineConfig) Validate() error {
 	}
 	if !(c.FailRate >= 0 && c.FailRate <= 1) { // also catches NaN
 		errs = append(errs, fieldErr(configKey("FailRate"), "must be in [0, 1], got %g", c.FailRate))
+	}
+	if c.MaxAttempts < 0 {
+		errs = append(errs, fieldErr(configKey("MaxAttempts"), "must not be negative, got %d", c.MaxAttempts))
+	}
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"BackoffBase", c.BackoffBase}, {"BackoffMax", c.BackoffMax}, {"SampleInterval", c.SampleInterval}, {"SlowSendThreshold", c.SlowSendThreshold}} {
+		if f.d < 0 {
+			errs = append(errs, fieldErr(configKey(f.name), "must not be negative, got %s", f.d))
+		}
+	}
+	if c.BackoffMax > 0 && c.BackoffMax < c.BackoffBase {
+		errs = append(errs, fieldErr(configKey("BackoffMax"), "must not be below %s (%s), got %s", configKey("BackoffBase"), c.BackoffBase, c.BackoffMax))
 	}
 	return errors.Join(errs...)
 }
@@ -158,10 +225,12 @@ type Settings struct {
 	// Now is the clock for event times and durations. Nil means time.Now,
 	// whose monotonic reading makes durations immune to wall-clock jumps.
 	Now func() time.Time
-	// Rand draws the injected failures of EngineConfig.FailRate. Only the
-	// orchestration goroutine uses it, in task arrival order, so a seeded
-	// source makes sequential submissions reproducible. Nil means a randomly
-	// seeded source. Don't share it with other goroutines.
+	// Rand seeds each task's draws: the injected failures of
+	// EngineConfig.FailRate and the retry backoffs' jitter. Only the
+	// orchestration goroutine uses it, once per task in arrival order, so a
+	// seeded source makes sequential submissions reproducible whatever the
+	// workers' timing. Nil means a randomly seeded source. Don't share it
+	// with other goroutines.
 	Rand *rand.Rand
 	// Workflows are the workflows the engine runs. Nil means
 	// NewDefaultRegistry().
@@ -185,4 +254,9 @@ var (
 	ErrShutdown = errors.New("engine shut down")
 	// ErrInjectedFailure is the error of a step failed by EngineConfig.FailRate.
 	ErrInjectedFailure = errors.New("injected failure")
+	// ErrPermanent marks a step failure that retrying cannot fix: a handler
+	// returns an error wrapping it to fail its task at once.
+	ErrPermanent = errors.New("permanent failure")
+	// ErrCancelled: the task was cancelled (TaskHandle.Cancel).
+	ErrCancelled = errors.New("task cancelled")
 )

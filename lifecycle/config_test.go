@@ -28,6 +28,13 @@ func TestEngineConfigValidate(t *testing.T) {
 		{name: "negative poll interval", cfg: lifecycle.EngineConfig{PollInterval: -time.Second}, wantPaths: []string{"poll_interval"}},
 		{name: "fail rate above 1", cfg: lifecycle.EngineConfig{FailRate: 1.5}, wantPaths: []string{"fail_rate"}, wantMsg: "fail_rate: must be in [0, 1], got 1.5"},
 		{name: "fail rate NaN", cfg: lifecycle.EngineConfig{FailRate: math.NaN()}, wantPaths: []string{"fail_rate"}},
+		{name: "negative max attempts", cfg: lifecycle.EngineConfig{MaxAttempts: -1}, wantPaths: []string{"max_attempts"}},
+		{name: "backoff max below base", cfg: lifecycle.EngineConfig{BackoffBase: time.Second, BackoffMax: time.Millisecond}, wantPaths: []string{"backoff_max"}, wantMsg: "backoff_max: must not be below backoff_base (1s), got 1ms"},
+		{
+			name:      "negative durations",
+			cfg:       lifecycle.EngineConfig{BackoffBase: -1, BackoffMax: -1, SampleInterval: -1, SlowSendThreshold: -1},
+			wantPaths: []string{"backoff_base", "backoff_max", "sample_interval", "slow_send_threshold"},
+		},
 		{
 			name:      "every problem at once",
 			cfg:       lifecycle.EngineConfig{Workers: -1, QueueDepth: -1, ClaimMode: "x", PollInterval: -1, FailRate: -0.1},
@@ -77,10 +84,15 @@ func fieldPaths(err error) []string {
 func TestNewDefaultEngineConfig(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, lifecycle.EngineConfig{
-		Workers:      lifecycle.DefaultWorkers,
-		QueueDepth:   lifecycle.DefaultQueueDepth,
-		ClaimMode:    lifecycle.ClaimModeEvent,
-		PollInterval: lifecycle.DefaultPollInterval,
+		Workers:           lifecycle.DefaultWorkers,
+		QueueDepth:        lifecycle.DefaultQueueDepth,
+		ClaimMode:         lifecycle.ClaimModeEvent,
+		PollInterval:      lifecycle.DefaultPollInterval,
+		MaxAttempts:       lifecycle.DefaultMaxAttempts,
+		BackoffBase:       lifecycle.DefaultBackoffBase,
+		BackoffMax:        lifecycle.DefaultBackoffMax,
+		SampleInterval:    lifecycle.DefaultSampleInterval,
+		SlowSendThreshold: lifecycle.DefaultSlowSendThreshold,
 	}, lifecycle.NewDefaultEngineConfig())
 }
 

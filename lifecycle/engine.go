@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sextant-telemetry/sextant/events"
@@ -25,17 +27,26 @@ const (
 // workflows through the instrumented orchestration and worker components.
 // Its methods are safe for concurrent use.
 type Engine struct {
-	cfg   EngineConfig
-	reg   *Registry
-	em    *emitter
-	rng   *rand.Rand
-	stats counters
+	cfg     EngineConfig
+	reg     *Registry
+	em      *emitter
+	rng     *rand.Rand
+	pol     policy
+	stats   counters
+	breaker *CircuitBreaker
+	hooks   testHooks
+
+	// taskCounts are the unfinished tasks per state of activeStates:
+	// Submit counts pending tasks, orchestration the others.
+	taskCounts [len(activeStates)]atomic.Int64
 
 	inbox   chan *taskRun
 	results chan *stepRun
 	queues  []*queue
+	cancels *mailbox
 
 	stop     chan struct{} // closed by halt: the goroutines return
+	runCtx   context.Context
 	cancel   context.CancelFunc
 	haltOnce sync.Once
 	wg       sync.WaitGroup
@@ -47,15 +58,82 @@ type Engine struct {
 	idle        chan struct{} // closed when outstanding drops to 0
 }
 
-// Stats is a snapshot of an engine's counters.
+// testHooks let tests create conditions deterministically.
+type testHooks struct {
+	resultsCap int             // the ffi_completion channel's capacity; 0 means QueueDepth
+	gate       <-chan struct{} // orchestration receives from it before processing each result
+	breaker    *BreakerConfig  // the completion breaker's configuration
+}
+
+// The completion channel's circuit breaker: it opens after this many slow
+// sends in a row and stays open for completionOpenTimeout before letting a
+// probe through.
+const (
+	completionFailureThreshold = 5
+	completionOpenTimeout      = time.Second
+	completionHalfOpenProbes   = 1
+)
+
+// mailbox carries cancellation requests to orchestration without making
+// Cancel wait: requests queue under a lock and one buffered token wakes the
+// orchestration loop.
+type mailbox struct {
+	mu    sync.Mutex
+	tasks []*taskRun
+	wake  chan struct{}
+}
+
+func (m *mailbox) put(t *taskRun) {
+	m.mu.Lock()
+	m.tasks = append(m.tasks, t)
+	m.mu.Unlock()
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (m *mailbox) take() []*taskRun {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := m.tasks
+	m.tasks = nil
+	return out
+}
+
+// Stats is a snapshot of an engine's counters. Each count equals the number
+// of events of the kind named in its comment that the engine published (or
+// tried to), so a metrics pipeline can be checked against it.
 type Stats struct {
-	// TasksSubmitted counts tasks accepted by Submit.
+	// TasksSubmitted counts tasks accepted by Submit (task.initialize_requested
+	// once orchestration takes them).
 	TasksSubmitted uint64
-	// TasksCompleted and TasksFailed count finalized tasks.
-	TasksCompleted, TasksFailed uint64
-	// StepsExecuted counts step executions; StepsSucceeded and StepsFailed
-	// split them by outcome.
-	StepsExecuted, StepsSucceeded, StepsFailed uint64
+	// TasksCompleted, TasksFailed and TasksCancelled count finalized tasks
+	// by final state (task.completed, task.failed, task.cancelled).
+	TasksCompleted, TasksFailed, TasksCancelled uint64
+	// StepsEnqueued counts step.enqueued, re-enqueued retries included.
+	StepsEnqueued uint64
+	// StepsClaimed counts step.claimed.
+	StepsClaimed uint64
+	// StepAttempts counts step executions (step.execution_started);
+	// StepsSucceeded and StepsFailed split them by outcome (step.completed,
+	// step.failed: failed attempts, retried or not).
+	StepAttempts, StepsSucceeded, StepsFailed uint64
+	// StepsExecuted equals StepAttempts; kept for existing callers.
+	StepsExecuted uint64
+	// StepRetries counts step.retry_requested.
+	StepRetries uint64
+	// MaxRetriesReached counts observability.step.max_retries_reached.
+	MaxRetriesReached uint64
+	// ResultsSubmitted counts step.result_submitted; ResultsProcessed
+	// counts step.result_processed.
+	ResultsSubmitted, ResultsProcessed uint64
+	// SlowSends counts resilience.completion_slow_send.
+	SlowSends uint64
+	// CompletionRejections counts resilience.completion_rejected.
+	CompletionRejections uint64
+	// ChannelFullEvents counts resilience.channel_full over all channels.
+	ChannelFullEvents uint64
 	// PublishErrors counts events whose Publish returned an error.
 	PublishErrors uint64
 }
@@ -63,6 +141,10 @@ type Stats struct {
 // New returns an engine for cfg's defaults-filled copy. It starts nothing;
 // Start does.
 func New(cfg EngineConfig, set Settings) (*Engine, error) {
+	return newEngine(cfg, set, testHooks{})
+}
+
+func newEngine(cfg EngineConfig, set Settings, hooks testHooks) (*Engine, error) {
 	var errs []error
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)
@@ -86,18 +168,42 @@ func New(cfg EngineConfig, set Settings) (*Engine, error) {
 	if set.Workflows == nil {
 		set.Workflows = NewDefaultRegistry()
 	}
+	bcfg := BreakerConfig{
+		Component:        ChannelCompletion,
+		FailureThreshold: completionFailureThreshold,
+		OpenTimeout:      completionOpenTimeout,
+		HalfOpenProbes:   completionHalfOpenProbes,
+	}
+	if hooks.breaker != nil {
+		bcfg = *hooks.breaker
+	}
+	breaker, err := NewCircuitBreaker(bcfg, BreakerSettings{Publisher: set.Publisher, Logger: set.Logger, Now: set.Now})
+	if err != nil {
+		return nil, fmt.Errorf("lifecycle: completion breaker: %w", err)
+	}
+	resultsCap := cfg.QueueDepth
+	if hooks.resultsCap > 0 {
+		resultsCap = hooks.resultsCap
+	}
 	e := &Engine{
-		cfg:     cfg,
-		reg:     set.Workflows,
-		em:      &emitter{pub: set.Publisher, now: set.Now, log: set.Logger},
-		rng:     set.Rand,
+		cfg: cfg,
+		reg: set.Workflows,
+		em:  &emitter{pub: set.Publisher, now: set.Now, log: set.Logger, corr: events.NewIDAt(set.Now())},
+		rng: set.Rand,
+		pol: policy{
+			failRate: cfg.FailRate, maxAttempts: cfg.MaxAttempts,
+			base: cfg.BackoffBase, max: cfg.BackoffMax,
+		},
+		breaker: breaker,
+		hooks:   hooks,
 		inbox:   make(chan *taskRun, cfg.QueueDepth),
-		results: make(chan *stepRun, cfg.QueueDepth),
+		results: make(chan *stepRun, resultsCap),
+		cancels: &mailbox{wake: make(chan struct{}, 1)},
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
 	for _, ns := range e.reg.Namespaces() {
-		e.queues = append(e.queues, newQueue(ns, cfg.QueueDepth))
+		e.queues = append(e.queues, newQueue(ns, cfg.QueueDepth, e.reg.handlerTypes(ns)))
 	}
 	return e, nil
 }
@@ -122,17 +228,34 @@ func (e *Engine) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 
-	enqueuer := newStepEnqueuer(e.em, e.queues)
+	e.runCtx = runCtx
+
+	states := &taskStates{em: e.em, counts: &e.taskCounts}
+	enqueuer := newStepEnqueuer(e.em, &e.stats, e.em.corr, e.queues)
+	finder := &viableFinder{em: e.em, pol: &e.pol}
+	retries := &retryHeap{}
+	byNS := make(map[string]*queue, len(e.queues))
+	for _, q := range e.queues {
+		byNS[q.namespace] = q
+	}
 	o := &orchestrator{
-		initializer: &taskInitializer{em: e.em, rng: e.rng, failRate: e.cfg.FailRate},
+		em:          e.em,
+		initializer: &taskInitializer{em: e.em, rng: e.rng, pol: &e.pol, states: states, finder: finder},
 		enqueuer:    enqueuer,
-		processor:   &resultProcessor{em: e.em, enqueuer: enqueuer},
-		finalizer:   &taskFinalizer{em: e.em, onDone: e.taskDone},
-		inbox:       e.inbox,
-		results:     e.results,
-		stop:        e.stop,
-		live:        make(map[*taskRun]struct{}),
-		maxBacklog:  e.cfg.QueueDepth,
+		processor: &resultProcessor{
+			em: e.em, stats: &e.stats, pol: &e.pol, enqueuer: enqueuer, queues: byNS,
+			retries: retries, states: states, finder: finder,
+		},
+		finalizer:  &taskFinalizer{em: e.em, states: states, onDone: e.taskDone, release: e.release},
+		states:     states,
+		retries:    retries,
+		inbox:      e.inbox,
+		results:    e.results,
+		cancels:    e.cancels,
+		stop:       e.stop,
+		live:       make(map[*taskRun]struct{}),
+		maxBacklog: e.cfg.QueueDepth,
+		gate:       e.hooks.gate,
 	}
 	e.wg.Add(1)
 	go func() {
@@ -140,11 +263,15 @@ func (e *Engine) Start(ctx context.Context) error {
 		o.run(runCtx)
 	}()
 	for _, q := range e.queues {
-		for range e.cfg.Workers {
+		for n := range e.cfg.Workers {
 			w := &worker{
-				claim:    stepClaim{em: e.em, q: q},
-				command:  commandProcessor{em: e.em, stats: &e.stats},
-				sender:   resultSender{em: e.em, results: e.results, stop: e.stop, ack: make(chan struct{}, 1)},
+				id:      q.namespace + "-" + strconv.Itoa(n+1),
+				claim:   stepClaim{em: e.em, stats: &e.stats, q: q},
+				command: commandProcessor{em: e.em, stats: &e.stats},
+				sender: resultSender{
+					em: e.em, stats: &e.stats, breaker: e.breaker, threshold: e.cfg.SlowSendThreshold,
+					results: e.results, stop: e.stop, ack: make(chan struct{}, 1),
+				},
 				mode:     e.cfg.ClaimMode,
 				interval: e.cfg.PollInterval,
 				now:      e.em.now,
@@ -157,9 +284,22 @@ func (e *Engine) Start(ctx context.Context) error {
 			}()
 		}
 	}
-	// Owned like the others: it returns once they have.
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.sampleLoop(runCtx)
+	}()
+	// Owned like the others: it returns once they have, after the final
+	// sample, which shows the gauges back at zero.
 	go func() {
 		e.wg.Wait()
+		for _, q := range e.queues {
+			q.reset()
+		}
+		for i := range e.taskCounts {
+			e.taskCounts[i].Store(0)
+		}
+		e.sample(runCtx)
 		cancel()
 		close(e.done)
 	}()
@@ -202,8 +342,13 @@ func (e *Engine) Submit(ctx context.Context, req TaskRequest) (*TaskHandle, erro
 		id: events.NewIDAt(now), corr: corr,
 		workflow: req.Workflow, namespace: ns, input: req.Input,
 		submitted: now, done: make(chan struct{}), engineDone: e.done,
+		request: e.cancels.put,
 	}
-	t := &taskRun{handle: h, plan: p, uuid: h.id.String(), expected: expected}
+	t := &taskRun{
+		handle: h, plan: p, uuid: h.id.String(), expected: expected,
+		accepted: make(chan struct{}), state: TaskStatePending,
+	}
+	h.run = t
 
 	e.mu.Lock()
 	switch e.state {
@@ -218,26 +363,50 @@ func (e *Engine) Submit(ctx context.Context, req TaskRequest) (*TaskHandle, erro
 		e.idle = make(chan struct{})
 	}
 	e.outstanding++
+	runCtx := e.runCtx
 	e.mu.Unlock()
 
+	// Counted before the send, so that orchestration's move out of pending
+	// can never precede it.
+	pending := &e.taskCounts[activeIndex(TaskStatePending)]
+	pending.Add(1)
+	start := e.em.now()
 	select {
 	case e.inbox <- t:
-		e.stats.tasksSubmitted.Add(1)
-		return h, nil
-	case <-ctx.Done():
-		e.release()
-		return nil, fmt.Errorf("lifecycle: submit: %w", ctx.Err())
-	case <-e.stop:
-		e.release()
-		return nil, fmt.Errorf("lifecycle: submit: %w", ErrShutdown)
+	default:
+		e.stats.channelFull.Add(1)
+		e.em.emit(runCtx, e.em.now(), events.ResilienceChannelFull, corr, []events.Attr{
+			events.String("channel", ChannelOrchestrationCommand), events.String("component", ComponentOrchestration),
+		})
+		select {
+		case e.inbox <- t:
+		case <-ctx.Done():
+			pending.Add(-1)
+			e.release()
+			return nil, fmt.Errorf("lifecycle: submit: %w", ctx.Err())
+		case <-e.stop:
+			pending.Add(-1)
+			e.release()
+			return nil, fmt.Errorf("lifecycle: submit: %w", ErrShutdown)
+		}
 	}
+	end := e.em.now()
+	e.stats.tasksSubmitted.Add(1)
+	attrs := append(t.attrs(1), events.Float("inbox_wait_ms", ms(end.Sub(start))))
+	e.em.emit(runCtx, end, events.ObservabilityTaskEnqueue, corr, attrs)
+	close(t.accepted) // orchestration starts on the task only now, keeping its events in order
+	return h, nil
 }
 
-// taskDone is the finalizer's bookkeeping, called after the task's events.
+// taskDone is the finalizer's bookkeeping, called after the task's events
+// and before its handle is done, so that a finished task is counted.
 func (e *Engine) taskDone(r TaskResult) {
-	if r.Err == nil {
+	switch r.State {
+	case TaskStateComplete:
 		e.stats.tasksCompleted.Add(1)
-	} else {
+	case TaskStateCancelled:
+		e.stats.tasksCancelled.Add(1)
+	default:
 		e.stats.tasksFailed.Add(1)
 	}
 	e.em.log.Debug("lifecycle: task finalized",
@@ -245,7 +414,6 @@ func (e *Engine) taskDone(r TaskResult) {
 		slog.String("task_uuid", r.TaskUUID.String()),
 		slog.String("task_type", r.Workflow),
 		slog.Any("error", r.Err))
-	e.release()
 }
 
 func (e *Engine) release() {
@@ -305,11 +473,11 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 			select {
 			case <-idle:
 			case <-ctx.Done():
-				e.halt()
+				e.halt(true)
 				return fmt.Errorf("lifecycle: shutdown: tasks unfinished: %w", ctx.Err())
 			}
 		}
-		e.halt()
+		e.halt(false)
 	default:
 		e.mu.Unlock()
 	}
@@ -326,25 +494,44 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	}
 }
 
-func (e *Engine) halt() {
-	e.haltOnce.Do(func() {
-		close(e.stop)
+// halt stops the goroutines. A hard halt also cancels their context at once,
+// interrupting handlers and Publish; otherwise the context lives until the
+// final sample has been published.
+func (e *Engine) halt(hard bool) {
+	e.haltOnce.Do(func() { close(e.stop) })
+	if hard {
 		e.cancel()
-	})
+	}
 }
 
 // Stats returns a snapshot of the engine's counters.
 func (e *Engine) Stats() Stats {
+	c := &e.stats
 	return Stats{
-		TasksSubmitted: e.stats.tasksSubmitted.Load(),
-		TasksCompleted: e.stats.tasksCompleted.Load(),
-		TasksFailed:    e.stats.tasksFailed.Load(),
-		StepsExecuted:  e.stats.stepsExecuted.Load(),
-		StepsSucceeded: e.stats.stepsSucceeded.Load(),
-		StepsFailed:    e.stats.stepsFailed.Load(),
-		PublishErrors:  e.em.failed.Load(),
+		TasksSubmitted:       c.tasksSubmitted.Load(),
+		TasksCompleted:       c.tasksCompleted.Load(),
+		TasksFailed:          c.tasksFailed.Load(),
+		TasksCancelled:       c.tasksCancelled.Load(),
+		StepsEnqueued:        c.stepsEnqueued.Load(),
+		StepsClaimed:         c.stepsClaimed.Load(),
+		StepAttempts:         c.stepAttempts.Load(),
+		StepsExecuted:        c.stepAttempts.Load(),
+		StepsSucceeded:       c.stepsSucceeded.Load(),
+		StepsFailed:          c.stepsFailed.Load(),
+		StepRetries:          c.stepRetries.Load(),
+		MaxRetriesReached:    c.maxRetriesReached.Load(),
+		ResultsSubmitted:     c.resultsSubmitted.Load(),
+		ResultsProcessed:     c.resultsProcessed.Load(),
+		SlowSends:            c.slowSends.Load(),
+		CompletionRejections: c.completionRejections.Load(),
+		ChannelFullEvents:    c.channelFull.Load(),
+		PublishErrors:        e.em.failed.Load(),
 	}
 }
+
+// Breakers returns the engine's circuit breakers, for health reports: the
+// ffi_completion breaker guarding the results channel.
+func (e *Engine) Breakers() []*CircuitBreaker { return []*CircuitBreaker{e.breaker} }
 
 // PublishErrors returns how many events failed to publish; the work carried on.
 func (e *Engine) PublishErrors() uint64 { return e.em.failed.Load() }

@@ -3,6 +3,7 @@ package lifecycle_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -35,6 +36,8 @@ func TestEngineEvents(t *testing.T) {
 				events.StepEnqueued: 104, events.StepClaimed: 104, events.StepExecutionStarted: 104,
 				events.StepCompleted: 104, events.StepResultSubmitted: 104, events.StepResultProcessed: 104,
 				events.TaskFinalized: 26, events.TaskCompleted: 26,
+				events.TaskStateTransitioned: 104, events.ObservabilityTaskEnqueue: 26, events.ObservabilityTaskFinalize: 26,
+				events.ObservabilityStepFindViable: 130, events.WorkflowViableStepsDiscovered: 104,
 			},
 		},
 		{
@@ -47,6 +50,8 @@ func TestEngineEvents(t *testing.T) {
 				events.StepEnqueued: 104, events.StepClaimed: 104, events.StepExecutionStarted: 104,
 				events.StepCompleted: 104, events.StepResultSubmitted: 104, events.StepResultProcessed: 104,
 				events.TaskFinalized: 26, events.TaskCompleted: 26,
+				events.TaskStateTransitioned: 104, events.ObservabilityTaskEnqueue: 26, events.ObservabilityTaskFinalize: 26,
+				events.ObservabilityStepFindViable: 130, events.WorkflowViableStepsDiscovered: 104,
 			},
 		},
 		{
@@ -60,11 +65,13 @@ func TestEngineEvents(t *testing.T) {
 				events.StepEnqueued: 20, events.StepClaimed: 20, events.StepExecutionStarted: 20,
 				events.StepCompleted: 20, events.StepResultSubmitted: 20, events.StepResultProcessed: 20,
 				events.TaskFinalized: 5, events.TaskCompleted: 5,
+				events.TaskStateTransitioned: 20, events.ObservabilityTaskEnqueue: 5, events.ObservabilityTaskFinalize: 5,
+				events.ObservabilityStepFindViable: 25, events.WorkflowViableStepsDiscovered: 20,
 			},
 		},
 		{
 			name:   "mathematical_sequence failing",
-			cfg:    lifecycle.EngineConfig{FailRate: 1},
+			cfg:    lifecycle.EngineConfig{FailRate: 1, MaxAttempts: 1},
 			req:    lifecycle.TaskRequest{Workflow: lifecycle.WorkflowMathematicalSequence, Input: 2},
 			tasks:  26,
 			failed: true,
@@ -73,6 +80,9 @@ func TestEngineEvents(t *testing.T) {
 				events.StepEnqueued: 26, events.StepClaimed: 26, events.StepExecutionStarted: 26,
 				events.StepFailed: 26, events.StepResultSubmitted: 26, events.StepResultProcessed: 26,
 				events.TaskFinalized: 26, events.TaskFailed: 26,
+				events.TaskStateTransitioned: 104, events.ObservabilityTaskEnqueue: 26, events.ObservabilityTaskFinalize: 26,
+				events.ObservabilityStepFindViable: 26, events.WorkflowViableStepsDiscovered: 26,
+				events.ObservabilityStepSkip: 78,
 			},
 		},
 		{
@@ -85,11 +95,13 @@ func TestEngineEvents(t *testing.T) {
 				events.StepEnqueued: 40, events.StepClaimed: 40, events.StepExecutionStarted: 40,
 				events.StepCompleted: 40, events.StepResultSubmitted: 40, events.StepResultProcessed: 40,
 				events.TaskFinalized: 10, events.TaskCompleted: 10,
+				events.TaskStateTransitioned: 40, events.ObservabilityTaskEnqueue: 10, events.ObservabilityTaskFinalize: 10,
+				events.ObservabilityStepFindViable: 50, events.WorkflowViableStepsDiscovered: 30, events.WorkflowNoViableSteps: 10,
 			},
 		},
 		{
 			name:   "diamond_pattern failing",
-			cfg:    lifecycle.EngineConfig{FailRate: 1},
+			cfg:    lifecycle.EngineConfig{FailRate: 1, MaxAttempts: 1},
 			req:    lifecycle.TaskRequest{Workflow: lifecycle.WorkflowDiamondPattern, Input: 2},
 			tasks:  3,
 			failed: true,
@@ -98,6 +110,9 @@ func TestEngineEvents(t *testing.T) {
 				events.StepEnqueued: 3, events.StepClaimed: 3, events.StepExecutionStarted: 3,
 				events.StepFailed: 3, events.StepResultSubmitted: 3, events.StepResultProcessed: 3,
 				events.TaskFinalized: 3, events.TaskFailed: 3,
+				events.TaskStateTransitioned: 12, events.ObservabilityTaskEnqueue: 3, events.ObservabilityTaskFinalize: 3,
+				events.ObservabilityStepFindViable: 3, events.WorkflowViableStepsDiscovered: 3,
+				events.ObservabilityStepSkip: 9,
 			},
 		},
 	}
@@ -107,9 +122,16 @@ func TestEngineEvents(t *testing.T) {
 			rec := &recorder{}
 			e := startEngine(t, tt.cfg, lifecycle.Settings{Publisher: rec})
 			hs := submitAll(t, e, tt.req, tt.tasks)
-			evs := rec.snapshot()
+			evs := taskScoped(rec.snapshot())
 
-			require.Equal(t, tt.want, countByName(evs))
+			got := countByName(evs)
+			if tt.failed {
+				// Whether the last attempt counts as exhausting the retries
+				// depends on the drawn error type.
+				require.Equal(t, tt.tasks, got[events.ObservabilityStepMaxRetriesReached]+countErrorType(evs, lifecycle.ErrorTypeValidation))
+				delete(got, events.ObservabilityStepMaxRetriesReached)
+			}
+			require.Equal(t, tt.want, got)
 			wf, ok := e.Workflows().Workflow(tt.req.Workflow)
 			require.True(t, ok)
 			want, err := e.Workflows().ExpectedResult(tt.req.Workflow, tt.req.Input)
@@ -158,10 +180,11 @@ func TestEngineEvents(t *testing.T) {
 					var te *lifecycle.TaskError
 					require.ErrorAs(t, err, &te)
 					require.ErrorIs(t, err, lifecycle.ErrInjectedFailure)
-					require.Equal(t, lifecycle.ErrorTypeHandler, te.Type)
+					require.Contains(t, []string{lifecycle.ErrorTypeHandler, lifecycle.ErrorTypeTimeout, lifecycle.ErrorTypeValidation}, te.Type)
 					require.Equal(t, wf.Steps[0].Name, te.Step)
 					require.Equal(t, events.TaskFailed, last.Name)
-					require.Equal(t, lifecycle.ErrorTypeHandler, attr(t, last, "error_type").Str())
+					require.Equal(t, te.Type, attr(t, last, "error_type").Str())
+					require.Equal(t, lifecycle.TaskStateError, res.State)
 					require.Equal(t, "error", attr(t, taskEvents[len(taskEvents)-2], "final_state").Str())
 				} else {
 					require.NoError(t, err)
@@ -169,6 +192,7 @@ func TestEngineEvents(t *testing.T) {
 					require.Equal(t, events.TaskCompleted, last.Name)
 					require.Equal(t, int64(len(wf.Steps)), attr(t, last, "step_count").Int64())
 					require.Equal(t, "complete", attr(t, taskEvents[len(taskEvents)-2], "final_state").Str())
+					require.Equal(t, lifecycle.TaskStateComplete, res.State)
 				}
 			}
 
@@ -204,7 +228,7 @@ func TestEngineEventOrder(t *testing.T) {
 			// pos[task][step][event name] is the event's index in publish order.
 			pos := map[string]map[string]map[string]int{}
 			taskPos := map[string]map[string]int{}
-			for i, ev := range rec.snapshot() {
+			for i, ev := range taskScoped(rec.snapshot()) {
 				task := attr(t, ev, "task_uuid").Str()
 				if pos[task] == nil {
 					pos[task], taskPos[task] = map[string]map[string]int{}, map[string]int{}
@@ -266,8 +290,11 @@ func TestEnginePublishErrorsDoNotStopTasks(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, int64(65536), res.Value)
 	}
+	require.NoError(t, e.Shutdown(context.Background())) // no event after this
+	// Per task: 2 initialization, 6 per step, 2 finalization, 4 transitions,
+	// 1 enqueue, 5 searches (4 fruitful), 1 finalize summary.
+	require.Len(t, taskScoped(rec.snapshot()), 26*(2+4*6+2+4+1+5+4+1))
 	published := len(rec.snapshot())
-	require.Equal(t, 26*(2+4*6+2), published)
 	require.Equal(t, uint64(published/2), e.PublishErrors())
 	require.Equal(t, e.PublishErrors(), e.Stats().PublishErrors)
 	require.Equal(t, uint64(26), e.Stats().TasksCompleted)
@@ -275,8 +302,12 @@ func TestEnginePublishErrorsDoNotStopTasks(t *testing.T) {
 
 func TestEngineFailureInjectionIsReproducible(t *testing.T) {
 	t.Parallel()
-	run := func() []bool {
-		e := startEngine(t, lifecycle.EngineConfig{FailRate: 0.3}, lifecycle.Settings{
+	type outcome struct {
+		failed []bool
+		stats  lifecycle.Stats
+	}
+	run := func() outcome {
+		e := startEngine(t, lifecycle.EngineConfig{FailRate: 0.3, BackoffBase: time.Microsecond}, lifecycle.Settings{
 			Publisher: nopPublisher{},
 			Rand:      rand.New(rand.NewPCG(1, 2)),
 		})
@@ -290,13 +321,18 @@ func TestEngineFailureInjectionIsReproducible(t *testing.T) {
 			}
 		}
 		st := e.Stats()
-		require.Equal(t, st.StepsExecuted, st.StepsSucceeded+st.StepsFailed)
-		require.Equal(t, st.TasksFailed, st.StepsFailed, "one failed step fails its task")
-		return failed
+		require.Equal(t, st.StepAttempts, st.StepsSucceeded+st.StepsFailed)
+		require.Equal(t, st.StepsFailed, st.StepRetries+st.TasksFailed, "a failed attempt is retried or fails its task")
+		require.Equal(t, st.TasksSubmitted, st.TasksCompleted+st.TasksFailed)
+		return outcome{failed, lifecycle.Stats{
+			StepAttempts: st.StepAttempts, StepsFailed: st.StepsFailed, StepRetries: st.StepRetries,
+			MaxRetriesReached: st.MaxRetriesReached, TasksFailed: st.TasksFailed,
+		}}
 	}
 	first := run()
-	require.Contains(t, first, true)
-	require.Contains(t, first, false)
+	require.Contains(t, first.failed, true)
+	require.Contains(t, first.failed, false)
+	require.Positive(t, first.stats.StepRetries)
 	require.Equal(t, first, run())
 }
 
@@ -350,7 +386,9 @@ func TestEngineTaskFailures(t *testing.T) {
 				Name: "fork", Namespace: "test",
 				Steps: []lifecycle.Step{
 					{Name: "ok", Handler: square},
-					{Name: "bad", Handler: func(context.Context, lifecycle.StepInput) (int64, error) { return 0, errors.New("no") }},
+					{Name: "bad", Handler: func(context.Context, lifecycle.StepInput) (int64, error) {
+						return 0, fmt.Errorf("no: %w", lifecycle.ErrPermanent)
+					}},
 					{Name: "join", DependsOn: []string{"ok", "bad"}, Handler: square},
 				},
 			},
@@ -378,8 +416,8 @@ func TestEngineTaskFailures(t *testing.T) {
 			require.Equal(t, tt.wantType, te.Type)
 			require.Equal(t, tt.wantStep, te.Step)
 
-			evs := rec.snapshot()
-			require.Equal(t, tt.want, countByName(evs))
+			evs := taskScoped(rec.snapshot())
+			require.Equal(t, tt.want, countOnly(evs, tt.want))
 			for _, ev := range evs {
 				require.NoError(t, ev.Validate())
 			}
@@ -594,7 +632,7 @@ func TestEngineCorrelationIDFromRequest(t *testing.T) {
 	corr := events.NewID()
 	hs := submitAll(t, e, lifecycle.TaskRequest{Workflow: lifecycle.WorkflowDiamondPattern, Input: 2, CorrelationID: corr}, 1)
 	require.Equal(t, corr, hs[0].CorrelationID())
-	evs := rec.snapshot()
+	evs := taskScoped(rec.snapshot())
 	require.NotEmpty(t, evs)
 	require.True(t, slices.ContainsFunc(evs, func(ev events.Event) bool { return ev.Name == events.TaskCompleted }))
 	for _, ev := range evs {

@@ -10,6 +10,8 @@ import (
 // worker queue, holding them in a backlog while the queue is full.
 type stepEnqueuer struct {
 	em      *emitter
+	stats   *counters
+	corr    events.ID // the engine's, for channel events
 	lanes   []*lane
 	byNS    map[string]*lane
 	backlog int // steps waiting across all lanes
@@ -21,8 +23,8 @@ type lane struct {
 	waiting []*stepRun
 }
 
-func newStepEnqueuer(em *emitter, queues []*queue) *stepEnqueuer {
-	se := &stepEnqueuer{em: em, byNS: make(map[string]*lane, len(queues))}
+func newStepEnqueuer(em *emitter, stats *counters, corr events.ID, queues []*queue) *stepEnqueuer {
+	se := &stepEnqueuer{em: em, stats: stats, corr: corr, byNS: make(map[string]*lane, len(queues))}
 	for _, q := range queues {
 		l := &lane{q: q}
 		se.lanes = append(se.lanes, l)
@@ -34,14 +36,17 @@ func newStepEnqueuer(em *emitter, queues []*queue) *stepEnqueuer {
 // stage queues s for enqueueing in arrival order; flush does the enqueueing.
 func (se *stepEnqueuer) stage(s *stepRun) {
 	l := se.byNS[s.namespace]
+	s.running = l.q.counter(s.handlerType)
 	l.waiting = append(l.waiting, s)
+	l.q.ready.Add(1)
 	se.backlog++
 }
 
 // flush moves waiting steps onto their queues while there is room,
 // publishing step.enqueued for each. It never blocks on a full queue: every
 // claimed step comes back as a result, which wakes orchestration to flush
-// again.
+// again. A step that finds its queue full publishes resilience.channel_full
+// once, however long it waits.
 func (se *stepEnqueuer) flush(ctx context.Context) {
 	if se.backlog == 0 {
 		return
@@ -53,28 +58,40 @@ func (se *stepEnqueuer) flush(ctx context.Context) {
 			// Publish before the push so that step.enqueued precedes the
 			// worker's step.claimed.
 			now := se.em.now()
-			se.em.emit(ctx, now, events.StepEnqueued, s.corr, s.attrs(0))
-			l.q.push(s)
+			se.em.emit(ctx, now, events.StepEnqueued, s.corr, append(s.attrs(1), events.Int("attempt", int64(s.attempt))))
+			se.stats.stepsEnqueued.Add(1)
+			s.task.steps[s.index].status = stepDispatched
+			l.q.push(s, now)
 			n++
 		}
 		se.drop(l, n)
+		if len(l.waiting) > 0 && !l.waiting[0].fullSeen {
+			l.waiting[0].fullSeen = true
+			se.stats.channelFull.Add(1)
+			se.em.emit(ctx, se.em.now(), events.ResilienceChannelFull, l.waiting[0].corr, []events.Attr{
+				events.String("channel", l.q.channel), events.String("component", ComponentWorker),
+			})
+		}
 	}
 }
 
 // discard removes t's waiting steps, which will never be enqueued, and
-// returns how many it removed.
-func (se *stepEnqueuer) discard(t *taskRun) int {
+// returns them.
+func (se *stepEnqueuer) discard(t *taskRun) []*stepRun {
 	l := se.byNS[t.handle.namespace]
+	var removed []*stepRun
 	kept := l.waiting[:0]
 	for _, s := range l.waiting {
-		if s.task != t {
+		if s.task == t {
+			removed = append(removed, s)
+		} else {
 			kept = append(kept, s)
 		}
 	}
-	removed := len(l.waiting) - len(kept)
 	clear(l.waiting[len(kept):])
 	l.waiting = kept
-	se.backlog -= removed
+	se.backlog -= len(removed)
+	l.q.ready.Add(-int64(len(removed)))
 	return removed
 }
 
@@ -87,4 +104,13 @@ func (se *stepEnqueuer) drop(l *lane, n int) {
 	clear(l.waiting[rest:])
 	l.waiting = l.waiting[:rest]
 	se.backlog -= n
+}
+
+// reset forgets every waiting step after a hard stop.
+func (se *stepEnqueuer) reset() {
+	for _, l := range se.lanes {
+		clear(l.waiting)
+		l.waiting = l.waiting[:0]
+	}
+	se.backlog = 0
 }

@@ -44,6 +44,11 @@ type nopPublisher struct{}
 
 func (nopPublisher) Publish(context.Context, events.Event) error { return nil }
 
+// publisherFunc adapts a function to lifecycle.Publisher.
+type publisherFunc func(ctx context.Context, e events.Event) error
+
+func (f publisherFunc) Publish(ctx context.Context, e events.Event) error { return f(ctx, e) }
+
 func countByName(evs []events.Event) map[string]int {
 	n := map[string]int{}
 	for _, e := range evs {
@@ -86,4 +91,38 @@ func submitAll(t *testing.T, e *lifecycle.Engine, req lifecycle.TaskRequest, n i
 	}
 	require.NoError(t, e.Wait(ctx))
 	return hs
+}
+
+// taskScoped keeps the events about one task (those with a task_uuid),
+// dropping the engine's samples, worker and breaker events.
+func taskScoped(evs []events.Event) []events.Event {
+	var out []events.Event
+	for _, e := range evs {
+		if _, ok := e.Attr("task_uuid"); ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// countOnly counts evs by name for the names in like.
+func countOnly(evs []events.Event, like map[string]int) map[string]int {
+	n := map[string]int{}
+	for _, e := range evs {
+		if _, ok := like[e.Name]; ok {
+			n[e.Name]++
+		}
+	}
+	return n
+}
+
+// countErrorType counts the step.failed events of error type typ.
+func countErrorType(evs []events.Event, typ string) int {
+	n := 0
+	for _, e := range evs {
+		if v, ok := e.Attr("error_type"); ok && e.Name == events.StepFailed && v.Str() == typ {
+			n++
+		}
+	}
+	return n
 }

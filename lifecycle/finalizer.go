@@ -7,25 +7,23 @@ import (
 	"github.com/sextant-telemetry/sextant/events"
 )
 
-// Final states of task.finalized.
-const (
-	finalComplete = "complete"
-	finalError    = "error"
-)
-
 // taskFinalizer is the TaskFinalizer: it checks a finished task's result,
-// publishes task.finalized and then task.completed or task.failed, and only
-// then completes the task's handle.
+// moves it through finalizing to its final state, publishes
+// observability.task.finalize, task.finalized and then task.completed,
+// task.failed or task.cancelled, and only then completes the task's handle.
 type taskFinalizer struct {
-	em     *emitter
-	onDone func(TaskResult) // the engine's bookkeeping
+	em      *emitter
+	states  *taskStates
+	onDone  func(TaskResult) // the engine's counting, before the handle is done
+	release func()           // the engine's outstanding count, after it
 }
 
 func (tf *taskFinalizer) finalize(ctx context.Context, t *taskRun) {
+	tf.states.move(ctx, t, TaskStateFinalizing)
 	start := tf.em.now()
 	res := t.handle.baseResult()
 	res.Expected = t.expected
-	if t.failure == nil {
+	if t.open() {
 		res.Value = t.steps[t.plan.final()].value
 		if t.plan.wf.Expect != nil && res.Value != t.expected {
 			t.failure = &TaskError{
@@ -34,27 +32,50 @@ func (tf *taskFinalizer) finalize(ctx context.Context, t *taskRun) {
 			}
 		}
 	}
-	state := finalComplete
-	if t.failure != nil {
-		state = finalError
+	state := TaskStateComplete
+	switch {
+	case t.cancel != "":
+		state = TaskStateCancelled
+		res.Value = 0
+		res.Err = fmt.Errorf("lifecycle: task %s: %w (%s)", t.uuid, ErrCancelled, t.cancel)
+	case t.failure != nil:
+		state = TaskStateError
+		res.Value = 0
 		res.Err = t.failure
 	}
+	res.State = state
 	end := tf.em.now()
 	res.Duration = end.Sub(t.handle.submitted)
 
-	attrs := append(t.attrs(2),
-		events.String("final_state", state),
+	attrs := append(t.attrs(5),
+		events.String("final_state", string(state)),
+		events.Int("step_count", int64(len(t.steps))),
+		events.Int("completed_steps", int64(t.succeeded)),
+		events.Int("failed_steps", int64(t.failed)),
+		events.Float("duration_ms", ms(res.Duration)))
+	tf.em.emit(ctx, end, events.ObservabilityTaskFinalize, t.handle.corr, attrs)
+	tf.states.move(ctx, t, state)
+
+	attrs = append(t.attrs(2),
+		events.String("final_state", string(state)),
 		events.Float("duration_ms", ms(end.Sub(start))))
-	tf.em.emit(ctx, end, events.TaskFinalized, t.handle.corr, attrs)
-	if t.failure == nil {
+	tf.em.emit(ctx, tf.em.now(), events.TaskFinalized, t.handle.corr, attrs)
+	switch state {
+	case TaskStateComplete:
 		attrs = append(t.attrs(1), events.Int("step_count", int64(len(t.steps))))
 		tf.em.emit(ctx, tf.em.now(), events.TaskCompleted, t.handle.corr, attrs)
-	} else {
+	case TaskStateCancelled:
+		attrs = append(t.attrs(2),
+			events.String("reason", t.cancel),
+			events.Int("completed_steps", int64(t.succeeded)))
+		tf.em.emit(ctx, tf.em.now(), events.TaskCancelled, t.handle.corr, attrs)
+	default:
 		attrs = append(t.attrs(2),
 			events.String("error_type", t.failure.Type),
 			events.String("error_message", t.failure.Error()))
 		tf.em.emit(ctx, tf.em.now(), events.TaskFailed, t.handle.corr, attrs)
 	}
-	t.handle.finish(res)
 	tf.onDone(res)
+	t.handle.finish(res)
+	tf.release()
 }

@@ -25,6 +25,7 @@ type Publisher interface {
 // fire-and-forget.
 type emitter struct {
 	pub    Publisher
+	corr   events.ID // the engine's, for events about no task
 	now    func() time.Time
 	log    *slog.Logger
 	failed atomic.Uint64

@@ -3,10 +3,13 @@ package lifecycle
 import (
 	"context"
 	"time"
+
+	"github.com/sextant-telemetry/sextant/events"
 )
 
 // worker serves one namespace's queue: claim, execute, send, repeat.
 type worker struct {
+	id       string // <namespace>-<n>
 	claim    stepClaim
 	command  commandProcessor
 	sender   resultSender
@@ -18,8 +21,12 @@ type worker struct {
 
 // run is the worker goroutine. In event mode it blocks on the queue's
 // notifications and polls only after interval without one; in poll mode it
-// drains the queue every interval.
+// drains the queue every interval. It publishes worker.started and, on the
+// way out, worker.stopped.
 func (w *worker) run(ctx context.Context) {
+	w.emitWorkerEvent(ctx, events.WorkerStarted)
+	// worker.stopped is published even when a hard stop cancelled ctx.
+	defer w.emitWorkerEvent(context.WithoutCancel(ctx), events.WorkerStopped)
 	notify := w.claim.q.notify
 	if w.mode == ClaimModePoll {
 		notify = nil // a nil channel never fires: notifications are ignored
@@ -31,8 +38,8 @@ func (w *worker) run(ctx context.Context) {
 		case <-w.stop:
 			return
 		case <-notify:
-			// A notification can be stale when a poll took its step first;
-			// then there is nothing to do.
+			// A notification can be stale when a poll took its step first
+			// or its step was withdrawn; then there is nothing to do.
 			if s, ok := w.claim.claim(ctx, ClaimModeEvent, w.now()); ok && !w.handle(ctx, s) {
 				return
 			}
@@ -49,6 +56,13 @@ func (w *worker) run(ctx context.Context) {
 		}
 		timer.Reset(w.interval)
 	}
+}
+
+func (w *worker) emitWorkerEvent(ctx context.Context, name string) {
+	em := w.claim.em
+	em.emit(ctx, em.now(), name, em.corr, []events.Attr{
+		events.String("namespace", w.claim.q.namespace), events.String("worker_id", w.id),
+	})
 }
 
 func (w *worker) stopped() bool {

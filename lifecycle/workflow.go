@@ -32,6 +32,20 @@ type Step struct {
 	DependsOn []string
 	// Handler computes the step's result.
 	Handler StepHandler
+	// HandlerType is the handler's language, the handler_type of step
+	// events and of observability.step.active_executions. Empty means
+	// HandlerTypeGo.
+	HandlerType string
+}
+
+// HandlerTypeGo is the handler_type of Go step handlers, the default.
+const HandlerTypeGo = "go"
+
+func (s *Step) handlerType() string {
+	if s.HandlerType == "" {
+		return HandlerTypeGo
+	}
+	return s.HandlerType
 }
 
 // Workflow is a task template: its steps form a DAG through DependsOn.
@@ -173,6 +187,23 @@ func (r *Registry) Workflow(name string) (Workflow, bool) {
 
 // Names returns the workflow names in registration order.
 func (r *Registry) Names() []string { return slices.Clone(r.names) }
+
+// handlerTypes returns the distinct handler types of namespace's steps.
+func (r *Registry) handlerTypes(namespace string) []string {
+	var hts []string
+	for _, n := range r.names {
+		p := r.plans[n]
+		if p.wf.Namespace != namespace {
+			continue
+		}
+		for i := range p.wf.Steps {
+			if ht := p.wf.Steps[i].handlerType(); !slices.Contains(hts, ht) {
+				hts = append(hts, ht)
+			}
+		}
+	}
+	return hts
+}
 
 // Namespaces returns the distinct namespaces of the workflows, in
 // registration order.

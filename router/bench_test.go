@@ -141,3 +141,53 @@ func BenchmarkRouteDefaultMapping(b *testing.B) {
 		r.Route(ctx, &evs[i%len(evs)])
 	}
 }
+
+// BenchmarkRouteWhen is the hot path through a route filtered by when: one
+// route whose filter passes, one whose filter fails.
+func BenchmarkRouteWhen(b *testing.B) {
+	cfg := router.Config{Routes: []router.Route{
+		{Match: events.StepEnqueued, When: map[string]string{"namespace": "rust_e2e_linear", "step_name": "linear_step_1"}, Metrics: threeLabels.Routes[0].Metrics},
+		{Match: events.StepEnqueued, When: map[string]string{"namespace": "other"}, Metrics: []router.Metric{{Name: "bench.other", Type: router.MetricTypeCounter}}},
+	}}
+	r, _ := newTestRouter(b, cfg, router.Settings{})
+	evs := benchEvents(64)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		r.Route(ctx, &evs[i&63])
+	}
+}
+
+// BenchmarkHandleMessage routes one bus message of 64 events, with and
+// without subscribers: a router without any pays one atomic load per batch.
+func BenchmarkHandleMessage(b *testing.B) {
+	payload := events.EncodeBatch(benchEvents(64))
+	nop := func(context.Context, *events.Event) error { return nil }
+	for _, bc := range []struct {
+		name string
+		subs []router.Subscription
+	}{
+		{name: "no_subscribers"},
+		{name: "subscriber_elsewhere", subs: []router.Subscription{{Name: "tasks", Groups: []string{events.GroupTask}, Handler: nop}}},
+		{name: "one_subscriber", subs: []router.Subscription{{Name: "steps", Events: []string{"step.*"}, Handler: nop}}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			r, _ := newTestRouter(b, threeLabels, router.Settings{})
+			for _, s := range bc.subs {
+				if _, err := r.Subscribe(s); err != nil {
+					b.Fatal(err)
+				}
+			}
+			msg := newMessage(payload)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if err := r.HandleMessage(msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*64)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}

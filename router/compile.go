@@ -30,6 +30,59 @@ type binding struct {
 	inst   *instrument
 	labels []source // in inst.labelKeys order
 	value  source   // kind srcNone: add 1
+	when   *filter  // nil: every event; shared by the bindings of one route
+}
+
+// filter is a route's compiled when: conditions that all must hold.
+type filter struct {
+	conds []cond
+}
+
+type cond struct {
+	src  source
+	want string
+}
+
+// match reports whether e satisfies every condition. It does not allocate:
+// non-string values are formatted into a stack buffer and compared in place.
+func (f *filter) match(e *events.Event) bool {
+	for _, c := range f.conds {
+		var buf [40]byte
+		switch c.src.kind {
+		case srcCorrelationID:
+			if string(e.CorrelationID.AppendText36(buf[:0])) != c.want {
+				return false
+			}
+		case srcEventName:
+			if e.Name != c.want {
+				return false
+			}
+		case srcAttr:
+			v, ok := e.Attr(c.src.field)
+			if !ok {
+				return false
+			}
+			if v.Kind() == events.KindString {
+				if v.Str() != c.want {
+					return false
+				}
+			} else if string(v.AppendText(buf[:0])) != c.want {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func newFilter(when map[string]string) *filter {
+	if len(when) == 0 {
+		return nil
+	}
+	f := &filter{}
+	for _, k := range sortedKeys(when) {
+		f.conds = append(f.conds, cond{src: newSource(k), want: when[k]})
+	}
+	return f
 }
 
 type sourceKind uint8
@@ -74,6 +127,8 @@ func compile(cfg Config, meter metric.Meter) (*table, error) {
 	perRoute := make([][]*binding, len(cfg.Routes))
 	for i, r := range cfg.Routes {
 		pats[i], _ = compilePattern(r.Match) // validated above
+		schemas, _ := matchCatalog(r.Match)
+		when := newFilter(r.When)
 		for _, m := range r.Metrics {
 			inst, ok := byName[m.Name]
 			if !ok {
@@ -84,11 +139,14 @@ func compile(cfg Config, meter metric.Meter) (*table, error) {
 				byName[m.Name] = inst
 				t.insts = append(t.insts, inst)
 			}
-			b := &binding{inst: inst, value: newSource(m.Value)}
+			b := &binding{inst: inst, value: newSource(m.Value), when: when}
 			for _, k := range inst.labelKeys {
 				b.labels = append(b.labels, newSource(m.Labels[string(k)]))
 			}
 			perRoute[i] = append(perRoute[i], b)
+			if err := b.seed(m.Initial, schemas); err != nil {
+				return nil, err
+			}
 		}
 		if !pats[i].literal {
 			t.globs = append(t.globs, globRoute{pat: pats[i], bindings: perRoute[i]})

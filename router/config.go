@@ -1,6 +1,7 @@
 package router
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -33,6 +34,12 @@ type Route struct {
 	// segment matches any number of segments, so "step.*" matches
 	// step.claimed but not step.a.b, and "**" matches every event.
 	Match string `yaml:"match"`
+	// When narrows the route to events whose fields equal the given values,
+	// compared as text: strings as they are, ints in decimal, bools as true
+	// or false. Every key must be a field of every event Match matches;
+	// correlation_id and event_name name envelope fields. Empty means every
+	// matching event.
+	When map[string]string `yaml:"when,omitempty"`
 	// Metrics are recorded for every matching event.
 	Metrics []Metric `yaml:"metrics"`
 }
@@ -90,6 +97,13 @@ type Metric struct {
 	Buckets []float64 `yaml:"buckets,omitempty"`
 	// SeriesLimit overrides the router's series limit for this metric.
 	SeriesLimit int `yaml:"series_limit,omitempty"`
+	// Initial lists label sets that exist at 0 from start-up, before their
+	// first event, so that dashboards and alerts see them: each gives a value
+	// for exactly the metric's labels. A counter, up-down counter or gauge
+	// without labels always starts at 0. Not allowed on histograms. The sets
+	// count against the series limit; definitions of one metric in several
+	// routes add their sets together.
+	Initial []map[string]string `yaml:"initial,omitempty"`
 }
 
 // FieldError is a validation problem at a path in the router section, such as
@@ -127,12 +141,14 @@ func (c Config) Validate() error {
 	}
 	first := map[string]string{} // metric name → path of its first definition
 	defs := map[string]Metric{}
+	initial := map[string]map[string]bool{} // metric name → its initial label sets, merged
 	for i, r := range c.Routes {
 		rp := "routes[" + strconv.Itoa(i) + "]"
 		schemas, err := matchCatalog(r.Match)
 		if err != nil {
 			errs = append(errs, fieldErr(rp+".match", "%v", err))
 		}
+		errs = append(errs, validateWhen(rp+".when", r.When, schemas)...)
 		if len(r.Metrics) == 0 {
 			errs = append(errs, fieldErr(rp+".metrics", "a route needs at least one metric"))
 		}
@@ -146,9 +162,84 @@ func (c Config) Validate() error {
 			} else if m.Name != "" {
 				defs[m.Name], first[m.Name] = m, mp
 			}
+			if len(m.Initial) == 0 {
+				continue
+			}
+			limit := cmp.Or(defs[m.Name].SeriesLimit, c.SeriesLimit, DefaultSeriesLimit)
+			if initial[m.Name] == nil {
+				initial[m.Name] = map[string]bool{}
+			}
+			for k, set := range m.Initial {
+				key := fmt.Sprint(set) // fmt sorts map keys
+				if initial[m.Name][key] {
+					continue
+				}
+				initial[m.Name][key] = true
+				if len(initial[m.Name]) > limit {
+					errs = append(errs, fieldErr(mp+".initial["+strconv.Itoa(k)+"]", "metric %q has more initial label sets than its series limit, %d", m.Name, limit))
+				}
+			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateWhen checks a route's filter: every key is a field of every
+// matched event, and every value is text such a field can show (an int field
+// never equals "02" or "x", so the route would silently match nothing).
+func validateWhen(path string, when map[string]string, schemas []events.Schema) []error {
+	var errs []error
+	for _, key := range sortedKeys(when) {
+		kp := path + "." + key
+		for _, s := range schemas {
+			f, ok := s.Field(key)
+			if !ok {
+				errs = append(errs, fieldErr(kp, "event %q has no field %q (fields: %s)", s.Name, key, strings.Join(s.FieldNames(), ", ")))
+				continue
+			}
+			if err := checkText(f, when[key]); err != nil {
+				errs = append(errs, fieldErr(kp, "event %q: %v", s.Name, err))
+				break // the same field is usually the same type in every event
+			}
+		}
+	}
+	return errs
+}
+
+// checkText reports whether text is the canonical text of a value of field f,
+// as events.Value.AppendText writes it: only then can a filter or a label
+// value given in the configuration equal what an event carries.
+func checkText(f events.Field, text string) error {
+	canonical := text
+	switch {
+	case f.Name == events.FieldCorrelationID:
+		id, err := events.ParseID(text)
+		if err != nil {
+			return fmt.Errorf("%s is a UUID, got %q", f.Name, text)
+		}
+		canonical = id.String()
+	case f.Name == events.FieldEventName || f.Type == events.KindString:
+	case f.Type == events.KindInt:
+		n, err := strconv.ParseInt(text, 10, 64)
+		if err != nil {
+			return fmt.Errorf("field %q is an int: want its decimal text, e.g. 2, got %q", f.Name, text)
+		}
+		canonical = strconv.FormatInt(n, 10)
+	case f.Type == events.KindFloat:
+		x, err := strconv.ParseFloat(text, 64)
+		if err != nil {
+			return fmt.Errorf("field %q is a float: want a number, e.g. 2.5, got %q", f.Name, text)
+		}
+		canonical = strconv.FormatFloat(x, 'g', -1, 64)
+	case f.Type == events.KindBool:
+		if text != "true" && text != "false" {
+			return fmt.Errorf("field %q is a bool: want true or false, got %q", f.Name, text)
+		}
+	}
+	if canonical != text {
+		return fmt.Errorf("field %q is of type %s: write %q, not %q", f.Name, f.Type, canonical, text)
+	}
+	return nil
 }
 
 func (m Metric) validate(path string, schemas []events.Schema) []error {
@@ -187,6 +278,7 @@ func (m Metric) validate(path string, schemas []events.Schema) []error {
 			}
 		}
 	}
+	errs = append(errs, m.validateInitial(path+".initial", schemas)...)
 	if len(m.Buckets) > 0 && m.Type != MetricTypeHistogram {
 		errs = append(errs, fieldErr(path+".buckets", "only a histogram has buckets"))
 	}
@@ -200,6 +292,43 @@ func (m Metric) validate(path string, schemas []events.Schema) []error {
 		if m.Buckets[k] <= m.Buckets[k-1] {
 			errs = append(errs, fieldErr(path+".buckets["+strconv.Itoa(k)+"]", "bounds must increase strictly, got %g after %g", m.Buckets[k], m.Buckets[k-1]))
 			break
+		}
+	}
+	return errs
+}
+
+// validateInitial checks that each initial label set gives exactly the
+// metric's labels, with values their fields can carry.
+func (m Metric) validateInitial(path string, schemas []events.Schema) []error {
+	if len(m.Initial) == 0 {
+		return nil
+	}
+	if m.Type == MetricTypeHistogram {
+		return []error{fieldErr(path, "a histogram cannot start at 0: it has no zero observation")}
+	}
+	var errs []error
+	labels := sortedKeys(m.Labels)
+	for k, set := range m.Initial {
+		sp := path + "[" + strconv.Itoa(k) + "]"
+		for _, label := range labels {
+			if _, ok := set[label]; !ok {
+				errs = append(errs, fieldErr(sp, "no value for label %q (each set gives exactly the labels %s)", label, strings.Join(labels, ", ")))
+			}
+		}
+		for _, label := range sortedKeys(set) {
+			field, ok := m.Labels[label]
+			if !ok {
+				errs = append(errs, fieldErr(sp+"."+label, "%q is not a label of this metric (labels: %s)", label, strings.Join(labels, ", ")))
+				continue
+			}
+			for _, s := range schemas {
+				if f, ok := s.Field(field); ok {
+					if err := checkText(f, set[label]); err != nil {
+						errs = append(errs, fieldErr(sp+"."+label, "event %q: %v", s.Name, err))
+						break
+					}
+				}
+			}
 		}
 	}
 	return errs

@@ -3,6 +3,8 @@ package router
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -161,4 +163,96 @@ func (inst *instrument) seriesCount() int {
 	inst.mu.RLock()
 	defer inst.mu.RUnlock()
 	return len(inst.series)
+}
+
+// seed creates, at 0, the series a metric has from start-up: the label sets
+// of initial or, for a metric without labels, its only series. Histograms
+// have no zero observation and are left alone. The values are validated.
+func (b *binding) seed(initial []map[string]string, schemas []events.Schema) error {
+	inst := b.inst
+	if inst.typ == MetricTypeHistogram {
+		return nil
+	}
+	if len(b.labels) == 0 {
+		initial = []map[string]string{nil}
+	}
+	for _, set := range initial {
+		var key []byte
+		kvs := make([]attribute.KeyValue, len(b.labels))
+		for i, src := range b.labels {
+			text := set[string(inst.labelKeys[i])]
+			// The key must be the one an event with these values builds,
+			// so that its first event finds this series.
+			switch src.kind {
+			case srcCorrelationID:
+				id, err := events.ParseID(text)
+				if err != nil {
+					return fmt.Errorf("metric %q: initial %s: %w", inst.name, inst.labelKeys[i], err)
+				}
+				key = append(key, id[:]...)
+			case srcEventName:
+				key = appendLenPrefixed(key, text)
+			case srcAttr:
+				v, err := parseValue(text, fieldKind(schemas, src.field))
+				if err != nil {
+					return fmt.Errorf("metric %q: initial %s: %w", inst.name, inst.labelKeys[i], err)
+				}
+				key = v.AppendKey(key)
+			}
+			kvs[i] = inst.labelKeys[i].String(text)
+		}
+		inst.seed(key, kvs)
+	}
+	return nil
+}
+
+// seed inserts one series and records 0 into it, unless it exists.
+func (inst *instrument) seed(key []byte, kvs []attribute.KeyValue) {
+	inst.mu.Lock()
+	_, exists := inst.series[string(key)]
+	if exists || len(inst.series) >= inst.limit {
+		inst.mu.Unlock()
+		return
+	}
+	s := newSeries(attribute.NewSet(kvs...))
+	inst.series[string(key)] = s
+	inst.mu.Unlock()
+	ctx := context.Background()
+	switch inst.typ {
+	case MetricTypeCounter:
+		if inst.intValued {
+			inst.intCounter.Add(ctx, 0, s.add...)
+		} else {
+			inst.floatCounter.Add(ctx, 0, s.add...)
+		}
+	case MetricTypeUpDownCounter:
+		inst.upDown.Add(ctx, 0, s.add...)
+	case MetricTypeGauge:
+		inst.gauge.Record(ctx, 0, s.rec...)
+	}
+}
+
+// fieldKind is the kind of field in the first schema that has it.
+func fieldKind(schemas []events.Schema, field string) events.Kind {
+	for _, s := range schemas {
+		if f, ok := s.Field(field); ok {
+			return f.Type
+		}
+	}
+	return events.KindString
+}
+
+func parseValue(text string, kind events.Kind) (events.Value, error) {
+	switch kind {
+	case events.KindInt:
+		n, err := strconv.ParseInt(text, 10, 64)
+		return events.IntValue(n), err
+	case events.KindFloat:
+		x, err := strconv.ParseFloat(text, 64)
+		return events.FloatValue(x), err
+	case events.KindBool:
+		b, err := strconv.ParseBool(text)
+		return events.BoolValue(b), err
+	}
+	return events.StringValue(text), nil
 }

@@ -99,6 +99,12 @@ type Router struct {
 	batches       atomic.Uint64
 
 	reg metric.Registration
+	now func() time.Time
+
+	subs       atomic.Pointer[subscriberSet] // nil: no subscribers
+	subMu      sync.Mutex                    // serialises changes to subs, and subsClosed
+	subsClosed bool
+	subWG      sync.WaitGroup // subscriber goroutines
 
 	mu       sync.Mutex // guards wm, done, shutdown
 	wm       *message.Router
@@ -139,7 +145,7 @@ func New(cfg Config, set Settings) (*Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("router: %w", err)
 	}
-	r := &Router{logger: set.Logger, set: set}
+	r := &Router{logger: set.Logger, set: set, now: time.Now}
 	r.table.Store(t)
 	if err := r.registerSelfMetrics(meter); err != nil {
 		return nil, fmt.Errorf("router: self-metrics: %w", err)
@@ -147,9 +153,11 @@ func New(cfg Config, set Settings) (*Router, error) {
 	return r, nil
 }
 
-// Route records every metric the rules map e to. It is safe for concurrent
-// use, ignores ctx cancellation (recording is never abandoned half-way) and
-// does not keep e. It returns the number of metric recordings made.
+// Route records every metric the rules map e to; an event that every
+// matching route's when excludes counts as unmatched. It does not dispatch
+// to subscribers (HandleMessage does). It is safe for concurrent use,
+// ignores ctx cancellation (recording is never abandoned half-way) and does
+// not keep e. It returns the number of metric recordings made.
 func (r *Router) Route(ctx context.Context, e *events.Event) int {
 	r.received.Add(1)
 	bs := r.table.Load().lookup(e.Name)
@@ -157,8 +165,19 @@ func (r *Router) Route(ctx context.Context, e *events.Event) int {
 		r.unmatched.Add(1)
 		return 0
 	}
-	n := 0
+	n, matched := 0, false
+	var when *filter // the last filter evaluated, and its result: a route's bindings are adjacent
+	pass := true
 	for _, b := range bs {
+		if b.when != nil {
+			if b.when != when {
+				when, pass = b.when, b.when.match(e)
+			}
+			if !pass {
+				continue
+			}
+		}
+		matched = true
 		if b.record(ctx, e) {
 			n++
 			continue
@@ -169,6 +188,10 @@ func (r *Router) Route(ctx context.Context, e *events.Event) int {
 				"event", e.Name, "event_id", e.ID.String(), "correlation_id", e.CorrelationID.String(), "metric", b.inst.name)
 		}
 	}
+	if !matched { // every route's when excluded it
+		r.unmatched.Add(1)
+		return 0
+	}
 	r.routed.Add(1)
 	return n
 }
@@ -176,7 +199,8 @@ func (r *Router) Route(ctx context.Context, e *events.Event) int {
 var eventBufs = sync.Pool{New: func() any { s := make([]events.Event, 0, 512); return &s }}
 
 // HandleMessage decodes one bus message, checks each event against its
-// catalog schema and routes the valid ones. What cannot be routed — the
+// catalog schema, routes the valid ones and hands each, after routing, to
+// the subscribers it matches (see Subscribe). What cannot be routed — the
 // whole message when it does not decode, single events that violate their
 // schema — is counted, logged with its id and, when Settings.Poison is set,
 // written to the poison topic; a bad message never stops the router. It
@@ -224,12 +248,16 @@ func (r *Router) HandleMessage(msg *message.Message) error {
 			}
 		}
 	}
+	subs := r.subs.Load()
 	for i := range evs {
 		if len(invalid) > 0 && invalid[0] == i {
 			invalid = invalid[1:]
 			continue
 		}
 		r.Route(ctx, &evs[i])
+		if subs != nil {
+			subs.dispatch(ctx, &evs[i])
+		}
 	}
 	if describe {
 		r.emit(events.New(events.QueueMessageReceived, events.NewID(), events.String("queue", queue),
@@ -414,7 +442,9 @@ func (r *Router) Start(ctx context.Context) error {
 }
 
 // Shutdown stops consuming, lets in-flight batches finish (bounded by
-// Settings.CloseTimeout and ctx) and unregisters the self-metrics. It is safe
+// Settings.CloseTimeout and ctx), lets every subscriber handle the events
+// already in its queue (bounded by ctx; then their handlers' contexts are
+// cancelled and the rest is dropped) and unregisters the self-metrics. It is safe
 // to call more than once and before Start.
 func (r *Router) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
@@ -429,6 +459,8 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	if wm != nil {
 		errs = append(errs, r.stopWatermill(ctx, wm, done))
 	}
+	// After the last message: subscribers drain what they were given.
+	errs = append(errs, r.stopSubscribers(ctx))
 	if r.reg != nil {
 		errs = append(errs, r.reg.Unregister())
 	}
@@ -483,7 +515,12 @@ func (r *Router) registerSelfMetrics(meter metric.Meter) error {
 	overflow, err6 := meter.Int64ObservableCounter("sextant.router.series.overflow", metric.WithDescription("Recordings collapsed into a metric's overflow series because it reached its series limit"))
 	series, err7 := meter.Int64ObservableGauge("sextant.router.series", metric.WithDescription("Label sets held per routed metric"))
 	poisoned, err8 := meter.Int64ObservableCounter("sextant.router.messages.poisoned", metric.WithDescription("Bus messages written to the poison topic: undecodable batches and single events that violate their schema"))
-	if err := errors.Join(err1, err2, err3, err4, err5, err6, err7, err8); err != nil {
+	subDispatched, err9 := meter.Int64ObservableCounter("sextant.subscriber.events.dispatched", metric.WithDescription("Events put in a subscriber's queue"))
+	subFailed, err10 := meter.Int64ObservableCounter("sextant.subscriber.events.failed", metric.WithDescription("Subscriber handler attempts that returned an error or panicked"))
+	subDropped, err11 := meter.Int64ObservableCounter("sextant.subscriber.events.dropped", metric.WithDescription("Events a subscriber never handled: queue_full, retries_exhausted or unsubscribed"))
+	subPanics, err12 := meter.Int64ObservableCounter("sextant.subscriber.panics", metric.WithDescription("Subscriber handler and filter calls that panicked"))
+	subQueue, err13 := meter.Int64ObservableGauge("sextant.subscriber.queue.length", metric.WithDescription("Events waiting in a subscriber's queue"))
+	if err := errors.Join(err1, err2, err3, err4, err5, err6, err7, err8, err9, err10, err11, err12, err13); err != nil {
 		return err
 	}
 	decodeSet := metric.WithAttributes(attribute.String("reason", ReasonDecodeError))
@@ -503,8 +540,21 @@ func (r *Router) registerSelfMetrics(meter metric.Meter) error {
 			o.ObserveInt64(overflow, int64(inst.overflowed.Load()), m)
 			o.ObserveInt64(series, int64(inst.seriesCount()), m)
 		}
+		if subs := r.subs.Load(); subs != nil {
+			for _, s := range subs.list {
+				name := attribute.String("subscriber", s.sub.Name)
+				m := metric.WithAttributes(name)
+				o.ObserveInt64(subDispatched, int64(s.dispatched.Load()), m)
+				o.ObserveInt64(subFailed, int64(s.failed.Load()), m)
+				o.ObserveInt64(subPanics, int64(s.panics.Load()), m)
+				o.ObserveInt64(subQueue, int64(len(s.queue)), m)
+				o.ObserveInt64(subDropped, int64(s.droppedFull.Load()), metric.WithAttributes(name, attribute.String("reason", ReasonQueueFull)))
+				o.ObserveInt64(subDropped, int64(s.droppedRetries.Load()), metric.WithAttributes(name, attribute.String("reason", ReasonRetriesExhausted)))
+				o.ObserveInt64(subDropped, int64(s.droppedUnsub.Load()), metric.WithAttributes(name, attribute.String("reason", ReasonUnsubscribed)))
+			}
+		}
 		return nil
-	}, received, routed, unmatched, dropped, batches, overflow, series, poisoned)
+	}, received, routed, unmatched, dropped, batches, overflow, series, poisoned, subDispatched, subFailed, subDropped, subPanics, subQueue)
 	if err != nil {
 		return err
 	}

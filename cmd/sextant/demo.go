@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -26,11 +28,14 @@ const stepLatencyMetric = "tasker.step.execution.duration"
 const maxDemoTasks = 100_000_000
 
 type demoOptions struct {
-	tasks    int
-	workflow string
-	failRate float64
-	workers  int
-	exit     bool
+	tasks     int
+	workflow  string
+	failRate  float64
+	seed      uint64 // 0 until chosen: then the seed actually used
+	interval  time.Duration
+	workers   int
+	statsJSON string
+	exit      bool
 }
 
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -38,7 +43,10 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var o demoOptions
 	fs.IntVar(&o.tasks, "tasks", 26, "how many tasks to run")
 	fs.StringVar(&o.workflow, "workflow", lifecycle.WorkflowMathematicalSequence, "workflow `NAME`: mathematical_sequence or diamond_pattern")
-	fs.Float64Var(&o.failRate, "fail-rate", 0, "probability in [0,1] that a step fails")
+	fs.Float64Var(&o.failRate, "fail-rate", 0, "probability in [0,1] that a step attempt fails (failed attempts are retried)")
+	fs.Uint64Var(&o.seed, "seed", 0, "seed `N` of the injected failures and retry jitter; 0 picks one (printed in the summary)")
+	fs.DurationVar(&o.interval, "interval", 0, "pause between task submissions, to spread the run over time")
+	fs.StringVar(&o.statsJSON, "stats-json", "", "write the engine's counters as JSON to `FILE` when the tasks are done")
 	fs.IntVar(&o.workers, "workers", lifecycle.DefaultWorkers, "worker goroutines per namespace")
 	fs.BoolVar(&o.exit, "exit", false, "exit when the tasks are done instead of serving until interrupted")
 	sf := addServiceFlags(fs, "warn")
@@ -47,6 +55,12 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if o.tasks < 0 || o.tasks > maxDemoTasks {
 		return usageError{fmt.Errorf("--tasks must be between 0 and %d, got %d", maxDemoTasks, o.tasks)}
+	}
+	if o.interval < 0 {
+		return usageError{fmt.Errorf("--interval must not be negative, got %s", o.interval)}
+	}
+	for o.seed == 0 {
+		o.seed = rand.Uint64()
 	}
 	if _, ok := lifecycle.NewDefaultRegistry().Workflow(o.workflow); !ok {
 		return usageError{fmt.Errorf("--workflow: unknown workflow %q (known: %s)", o.workflow, strings.Join(lifecycle.NewDefaultRegistry().Names(), ", "))}
@@ -60,8 +74,13 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	engine, err := lifecycle.New(ecfg, lifecycle.Settings{Publisher: svc.Publisher(), Logger: logger.With("component", "engine")})
+	engine, err := lifecycle.New(ecfg, lifecycle.Settings{
+		Publisher: svc.Publisher(),
+		Logger:    logger.With("component", "engine"),
+		Rand:      rand.New(rand.NewPCG(o.seed, o.seed)),
+	})
 	if err == nil {
+		svc.AddBreakers(engine.Breakers()...)
 		err = engine.Start(ctx)
 	}
 	if err != nil {
@@ -85,6 +104,11 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errors.Join(err, stop())
 	}
 	printSummary(stdout, o, sum, svc)
+	if o.statsJSON != "" {
+		if err := writeStatsJSON(o.statsJSON, sum.engine); err != nil {
+			return errors.Join(err, stop())
+		}
+	}
 	if !o.exit {
 		fmt.Fprintf(stdout, "\nMetrics: http://%s/metrics — serving until Ctrl-C\n", svc.Addr())
 		<-ctx.Done()
@@ -113,6 +137,14 @@ func runTasks(ctx context.Context, o demoOptions, engine *lifecycle.Engine, svc 
 	go func() {
 		defer close(submitted)
 		for i := range o.tasks {
+			if i > 0 && o.interval > 0 {
+				select {
+				case <-time.After(o.interval):
+				case <-ctx.Done():
+					submitted <- ctx.Err()
+					return
+				}
+			}
 			// Inputs 2..14: n^16 of every even n up to 14 fits in an int64.
 			h, err := engine.Submit(ctx, lifecycle.TaskRequest{Workflow: o.workflow, Input: int64(2 * (1 + i%7))})
 			if err != nil {
@@ -163,8 +195,8 @@ func runTasks(ctx context.Context, o demoOptions, engine *lifecycle.Engine, svc 
 		res, err := h.Wait(ctx)
 		var taskErr *lifecycle.TaskError
 		switch {
-		case errors.As(err, &taskErr):
-			// A failed task (injected failures); counted by the engine.
+		case errors.As(err, &taskErr), errors.Is(err, lifecycle.ErrCancelled):
+			// A failed or cancelled task; counted by the engine.
 		case err != nil:
 			return sum, err
 		case res.Value == res.Expected:
@@ -233,10 +265,12 @@ func rate(n uint64, d time.Duration) string {
 
 func printSummary(w io.Writer, o demoOptions, s demoSummary, svc *service) {
 	st := svc.router.Stats()
-	fmt.Fprintf(w, "\nSextant demo: %d × %s, fail rate %g, %d workers\n\n", o.tasks, o.workflow, o.failRate, o.workers)
+	fmt.Fprintf(w, "\nSextant demo: %d × %s, fail rate %g, seed %d, %d workers\n\n", o.tasks, o.workflow, o.failRate, o.seed, o.workers)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "tasks\tsubmitted %d\tcompleted %d\tfailed %d\t\n", s.engine.TasksSubmitted, s.engine.TasksCompleted, s.engine.TasksFailed)
-	fmt.Fprintf(tw, "steps\texecuted %d\tsucceeded %d\tfailed %d\t\n", s.engine.StepsExecuted, s.engine.StepsSucceeded, s.engine.StepsFailed)
+	e := s.engine
+	fmt.Fprintf(tw, "tasks\tsubmitted %d\tcompleted %d\tfailed %d\tcancelled %d\n", e.TasksSubmitted, e.TasksCompleted, e.TasksFailed, e.TasksCancelled)
+	fmt.Fprintf(tw, "step attempts\t%d\tsucceeded %d\tfailed %d\t\n", e.StepAttempts, e.StepsSucceeded, e.StepsFailed)
+	fmt.Fprintf(tw, "retries\t%d\tmax retries reached %d\t\t\n", e.StepRetries, e.MaxRetriesReached)
 	fmt.Fprintf(tw, "events\tpublished %d\trouted %d\tunmatched %d\tdropped %d\n", s.published, st.Routed, st.Unmatched, st.Undecoded+st.MissingFields)
 	fmt.Fprintf(tw, "throughput\t%s events/s\tover %s\t\t\n", rate(s.received, s.elapsed), s.elapsed.Round(time.Microsecond))
 	if q, ok := stepLatency(svc); ok {
@@ -246,6 +280,19 @@ func printSummary(w io.Writer, o demoOptions, s demoSummary, svc *service) {
 	}
 	fmt.Fprintf(tw, "results\t%d verified\t%d wrong\t\t\n", s.verified, s.wrong)
 	_ = tw.Flush()
+}
+
+// writeStatsJSON writes the engine's counters, keyed by Stats field name,
+// for tools that compare them with what the metrics pipeline saw.
+func writeStatsJSON(path string, st lifecycle.Stats) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("--stats-json: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("--stats-json: %w", err)
+	}
+	return nil
 }
 
 func fmtMS(v float64) string {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"flag"
-	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sextant-telemetry/sextant/config"
-	"github.com/sextant-telemetry/sextant/events"
 	"github.com/sextant-telemetry/sextant/exporters/prometheus"
 )
 
@@ -67,56 +65,4 @@ func TestConfigurationDocCoversEveryField(t *testing.T) {
 	prod, err := os.ReadFile("testdata/production.yaml")
 	require.NoError(t, err)
 	require.Contains(t, string(doc), "```yaml\n"+string(prod)+"```")
-}
-
-// TestEventsDocMatchesCatalog regenerates docs/events.md from the catalog.
-func TestEventsDocMatchesCatalog(t *testing.T) {
-	t.Parallel()
-	var b strings.Builder
-	b.WriteString("# Event catalog\n\n<!-- Generated from events/catalog.go by `go test ./cmd/sextant -run TestEventsDocMatchesCatalog -update`. -->\n\n")
-	b.WriteString("Every event carries the envelope: `name`, `id` (UUIDv7), `time`, `correlation_id` (UUIDv7, shared by every event of a task),\n")
-	b.WriteString("`schema_version` and typed attributes. Routes may use the envelope's `correlation_id` and `event_name` like fields.\n")
-	b.WriteString("Durations are float milliseconds in `duration_ms`.\n")
-	for _, s := range events.Catalog() {
-		fmt.Fprintf(&b, "\n## `%s`\n\n%s. Group: %s. Schema version %d.\n\n| field | type | required | meaning |\n|---|---|---|---|\n",
-			s.Name, strings.ToUpper(s.Description[:1])+s.Description[1:], s.Group, s.Version)
-		for _, f := range s.Fields {
-			req := "no"
-			if f.Required {
-				req = "yes"
-			}
-			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", f.Name, f.Type, req, f.Description)
-		}
-	}
-	const path = "../../docs/events.md"
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
-	}
-	doc, err := os.ReadFile(path)
-	require.NoError(t, err, "run with -update to generate it")
-	require.Equal(t, b.String(), string(doc), "docs/events.md is stale: run go test ./cmd/sextant -run TestEventsDocMatchesCatalog -update")
-}
-
-// TestMetricsDocListsDefaultMetrics checks docs/metrics.md names every metric
-// of the embedded default by its Prometheus name.
-func TestMetricsDocListsDefaultMetrics(t *testing.T) {
-	t.Parallel()
-	doc, err := os.ReadFile("../../docs/metrics.md")
-	require.NoError(t, err)
-	cfg, err := config.Default(factories()...)
-	require.NoError(t, err)
-	prom := map[string]string{}
-	for _, row := range seedMetrics(t) {
-		prom[row.otelName] = row.promName
-	}
-	seen := map[string]bool{}
-	for _, r := range cfg.Router.Routes {
-		for _, m := range r.Metrics {
-			name, ok := prom[m.Name]
-			require.True(t, ok, "default metric %s is not in the seed table", m.Name)
-			require.Contains(t, string(doc), "`"+name+"`")
-			seen[m.Name] = true
-		}
-	}
-	require.Len(t, seen, 34)
 }

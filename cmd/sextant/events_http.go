@@ -8,15 +8,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/sextant-telemetry/sextant/events"
 	"github.com/sextant-telemetry/sextant/events/bus"
+	"github.com/sextant-telemetry/sextant/lifecycle"
 )
 
 // Limits of one POST /events request (docs/publishing.md). sextant publish
@@ -47,10 +51,76 @@ type eventPublisher interface {
 	Publish(ctx context.Context, e events.Event) error
 }
 
+// Protection of POST /events (docs/publishing.md).
+const (
+	// defaultMaxInFlight bounds the requests served at a time: each may hold
+	// an 8 MiB body and its decoded events.
+	defaultMaxInFlight = 64
+	// rejectEventTimeout bounds publishing the intake's own events (breaker
+	// state, request_rejected). They are best effort: when the bus is what
+	// fails, they are lost and counted (eventsStats.EventsLost).
+	rejectEventTimeout = 100 * time.Millisecond
+	// breakerComponent is the intake breaker's component label.
+	breakerComponent = "api"
+	// endpointEvents is the endpoint label of resilience.request_rejected.
+	endpointEvents = "/events"
+)
+
+// Reasons of resilience.request_rejected and of a 503's "reason".
+const (
+	reasonCircuitOpen  = "circuit_open"
+	reasonOverloaded   = "overloaded"
+	reasonShuttingDown = "shutting_down"
+)
+
+// eventsOptions are the knobs of POST /events; zero values take defaults.
+type eventsOptions struct {
+	// Logger receives the handler's logs; nil discards.
+	Logger *slog.Logger
+	// Events receives the intake's own events: the breaker's
+	// resilience.circuit_breaker_state and resilience.request_rejected.
+	// Normally the bus publisher that also takes the requests' events; nil
+	// publishes none.
+	Events lifecycle.Publisher
+	// MaxInFlight bounds the requests served at a time; more are refused
+	// with 503 (reason overloaded). 0 means 64.
+	MaxInFlight int
+	// Breaker configures the circuit breaker around publishing; its
+	// Component is always "api". Zero fields take the breaker's defaults:
+	// it opens after 5 consecutive failed requests and stays open 1s.
+	Breaker lifecycle.BreakerConfig
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// eventsStats counts what POST /events refused.
+type eventsStats struct {
+	// Rejected counts 503 refusals by reason (circuit_open, overloaded,
+	// shutting_down).
+	Rejected map[string]uint64
+	// EventsLost counts the intake's own events that could not be
+	// published (see rejectEventTimeout).
+	EventsLost uint64
+}
+
 // eventsAPI serves POST /events.
 type eventsAPI struct {
-	pub    eventPublisher
-	logger *slog.Logger
+	pub     eventPublisher
+	events  lifecycle.Publisher // nil: the intake publishes no events of its own
+	logger  *slog.Logger
+	now     func() time.Time
+	breaker *lifecycle.CircuitBreaker
+
+	// slots holds one token per request being served.
+	slots   chan struct{}
+	closing atomic.Bool
+	drainMu sync.Mutex
+	drained int // slots Shutdown holds
+
+	rejectedCircuitOpen  atomic.Uint64
+	rejectedOverloaded   atomic.Uint64
+	rejectedShuttingDown atomic.Uint64
+	eventsLost           atomic.Uint64
 }
 
 var _ http.Handler = (*eventsAPI)(nil)
@@ -60,8 +130,89 @@ var _ http.Handler = (*eventsAPI)(nil)
 // and publishes all of them in order, or none when any is invalid. Register
 // it for every method ("/events"): it answers other methods with a clear 405.
 // It never logs event values, only names, counts and indexes.
+//
+// It has the default protection (newEventsAPI) but publishes no events of
+// its own; a service uses newEventsAPI to publish them and to report the
+// breaker.
 func eventsHandler(pub eventPublisher, logger *slog.Logger) http.Handler {
-	return &eventsAPI{pub: pub, logger: logger}
+	h, err := newEventsAPI(pub, eventsOptions{Logger: logger})
+	if err != nil {
+		panic(err) // unreachable: the options are valid constants
+	}
+	return h
+}
+
+// newEventsAPI returns the handler of POST /events (see eventsHandler),
+// protected by a circuit breaker around pub and a bound on the requests
+// served at a time. It publishes the breaker's initial state to
+// opts.Events. Its methods are safe for concurrent use.
+func newEventsAPI(pub eventPublisher, opts eventsOptions) (*eventsAPI, error) {
+	h := &eventsAPI{pub: pub, events: opts.Events, logger: opts.Logger, now: opts.Now}
+	if h.logger == nil {
+		h.logger = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	n := opts.MaxInFlight
+	if n < 0 {
+		return nil, fmt.Errorf("events intake: max_in_flight: must not be negative, got %d", n)
+	}
+	if n == 0 {
+		n = defaultMaxInFlight
+	}
+	h.slots = make(chan struct{}, n)
+	bcfg := opts.Breaker
+	bcfg.Component = breakerComponent
+	b, err := lifecycle.NewCircuitBreaker(bcfg, lifecycle.BreakerSettings{
+		Publisher: h.events, PublishTimeout: rejectEventTimeout, Logger: h.logger, Now: h.now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events intake: %w", err)
+	}
+	h.breaker = b
+	return h, nil
+}
+
+// Breaker returns the circuit breaker around publishing, for
+// /health/detailed.
+func (h *eventsAPI) Breaker() *lifecycle.CircuitBreaker { return h.breaker }
+
+// Stats returns the refusal counters.
+func (h *eventsAPI) Stats() eventsStats {
+	return eventsStats{
+		Rejected: map[string]uint64{
+			reasonCircuitOpen:  h.rejectedCircuitOpen.Load(),
+			reasonOverloaded:   h.rejectedOverloaded.Load(),
+			reasonShuttingDown: h.rejectedShuttingDown.Load(),
+		},
+		EventsLost: h.eventsLost.Load(),
+	}
+}
+
+// Shutdown makes the handler refuse new requests with 503 (reason
+// shutting_down) and waits for those being served, until ctx ends. Call it
+// before the HTTP server's own Shutdown, so that clients on open connections
+// are told to retry elsewhere. It can be called more than once; the handler
+// never serves again.
+func (h *eventsAPI) Shutdown(ctx context.Context) error {
+	h.closing.Store(true)
+	h.drainMu.Lock()
+	defer h.drainMu.Unlock()
+	// Holding every slot means no request is being served.
+	for ; h.drained < cap(h.slots); h.drained++ {
+		select {
+		case h.slots <- struct{}{}: // a free slot first, even if ctx has ended
+			continue
+		default:
+		}
+		select {
+		case h.slots <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("events intake: shutdown: %d requests still in flight: %w", cap(h.slots)-h.drained, ctx.Err())
+		}
+	}
+	return nil
 }
 
 // eventsReply is the JSON body of every answer of POST /events.
@@ -71,6 +222,10 @@ type eventsReply struct {
 	Accepted *int           `json:"accepted,omitempty"`
 	Error    string         `json:"error,omitempty"`
 	Problems []eventProblem `json:"problems,omitempty"`
+	// Reason says why a 503 refused the request (or, with Accepted, its
+	// rest) to protect the service: circuit_open, overloaded or
+	// shutting_down. Absent on a 503 for a bus that is merely slow.
+	Reason string `json:"reason,omitempty"`
 }
 
 // fail answers code with the formatted message as the error.
@@ -78,12 +233,31 @@ func (h *eventsAPI) fail(w http.ResponseWriter, code int, format string, args ..
 	writeJSON(w, code, eventsReply{Error: fmt.Sprintf(format, args...)})
 }
 
-// ServeHTTP checks the method, media type and size, decodes and validates
-// the whole body, then publishes. It is safe for concurrent use.
+// ServeHTTP checks the method, refuses with 503 while shutting down,
+// overloaded or while the breaker is open, checks the media type and size,
+// decodes and validates the whole body, then publishes. It is safe for
+// concurrent use.
 func (h *eventsAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		h.fail(w, http.StatusMethodNotAllowed, "method %s not allowed: publish events with POST /events", r.Method)
+		return
+	}
+	if h.closing.Load() {
+		h.reject(w, reasonShuttingDown, shutdownRetryAfter, "sextant is shutting down: send the events again later or to another instance")
+		return
+	}
+	select {
+	case h.slots <- struct{}{}:
+		defer func() { <-h.slots }()
+	default:
+		h.reject(w, reasonOverloaded, time.Second, fmt.Sprintf("sextant is serving %d requests already: send the events again shortly", cap(h.slots)))
+		return
+	}
+	// Refused before reading the body; this check does not take a probe,
+	// so it leaves the breaker's own counters alone.
+	if wait := h.breakerWait(); wait > 0 {
+		h.rejectOpen(w, wait)
 		return
 	}
 	format, err := bodyFormat(r.Header)
@@ -131,9 +305,77 @@ func (h *eventsAPI) refuse(w http.ResponseWriter, err error) {
 	h.fail(w, http.StatusBadRequest, "%v", err)
 }
 
+// shutdownRetryAfter is the Retry-After of a 503 while shutting down.
+const shutdownRetryAfter = 5 * time.Second
+
+// breakerWait returns how long the open breaker refuses requests yet; 0 when
+// it is closed, half-open, or due to let a probe through.
+func (h *eventsAPI) breakerWait() time.Duration {
+	st := h.breaker.Stats()
+	if st.State != lifecycle.BreakerOpen {
+		return 0
+	}
+	return max(st.LastChange.Add(h.breaker.Config().OpenTimeout).Sub(h.now()), 0)
+}
+
+// rejectOpen refuses a request because the breaker is open, or half-open
+// with its probes taken.
+func (h *eventsAPI) rejectOpen(w http.ResponseWriter, wait time.Duration) {
+	h.reject(w, reasonCircuitOpen, wait, "the bus is failing and publishing is suspended (circuit breaker open): send the events again after Retry-After seconds")
+}
+
+// reject answers 503 with reason and a Retry-After of retryAfter (at least a
+// second), then counts the refusal and publishes
+// resilience.request_rejected. The answer is flushed first, so that the
+// client does not wait for that event.
+func (h *eventsAPI) reject(w http.ResponseWriter, reason string, retryAfter time.Duration, msg string) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(int(math.Ceil(retryAfter.Seconds())), 1)))
+	writeJSON(w, http.StatusServiceUnavailable, eventsReply{Error: msg, Reason: reason})
+	_ = http.NewResponseController(w).Flush() // not every writer flushes; the answer goes out on return then
+	h.rejected(reason)
+}
+
+// rejected counts a refusal and publishes resilience.request_rejected.
+func (h *eventsAPI) rejected(reason string) {
+	switch reason {
+	case reasonCircuitOpen:
+		h.rejectedCircuitOpen.Add(1)
+	case reasonOverloaded:
+		h.rejectedOverloaded.Add(1)
+	case reasonShuttingDown:
+		h.rejectedShuttingDown.Add(1)
+	}
+	h.logger.Debug("events refused", "reason", reason)
+	if h.events == nil {
+		return
+	}
+	now := h.now()
+	e := events.Event{
+		Name: events.ResilienceRequestRejected, ID: events.NewIDAt(now), Time: now, SchemaVersion: 1,
+		Attrs: []events.Attr{events.String("endpoint", endpointEvents), events.String("reason", reason)},
+	}
+	if s, ok := events.Lookup(e.Name); ok {
+		e.SchemaVersion = s.Version
+	}
+	// Bounded and best effort: when the bus is what fails (circuit_open,
+	// shutting_down), this event is lost too, and counted instead.
+	ctx, cancel := context.WithTimeout(context.Background(), rejectEventTimeout)
+	defer cancel()
+	if err := h.events.Publish(ctx, e); err != nil {
+		h.eventsLost.Add(1)
+		h.logger.Debug("publishing resilience.request_rejected failed", "reason", reason, "err", err)
+	}
+}
+
 // publish publishes evs in order and answers 202, or says how many were
-// accepted before the bus failed.
+// accepted before the bus failed. The breaker admits the request first; a
+// bus error or timeout counts as a failure of the breaker's, a closed bus
+// (shutdown) as neither outcome.
 func (h *eventsAPI) publish(w http.ResponseWriter, r *http.Request, evs []events.Event) {
+	if !h.breaker.Allow() {
+		h.rejectOpen(w, h.breakerWait())
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), publishTimeout)
 	defer cancel()
 	for i := range evs {
@@ -146,20 +388,28 @@ func (h *eventsAPI) publish(w http.ResponseWriter, r *http.Request, evs []events
 		switch {
 		case errors.Is(err, bus.ErrClosed):
 			code = http.StatusServiceUnavailable
-			w.Header().Set("Retry-After", "5")
+			w.Header().Set("Retry-After", strconv.Itoa(int(shutdownRetryAfter.Seconds())))
 			reply.Error = fmt.Sprintf("sextant is shutting down: %d of %d events were accepted before the bus closed; send events[%d:] again later or to another instance", i, len(evs), i)
+			reply.Reason = reasonShuttingDown
 		case errors.Is(err, context.DeadlineExceeded):
+			h.breaker.Failure()
 			code = http.StatusServiceUnavailable
 			w.Header().Set("Retry-After", "1")
 			reply.Error = fmt.Sprintf("the bus is busy: it did not take events[%d] within %s; %d of %d events were accepted; send events[%d:] again", i, publishTimeout, i, len(evs), i)
 		default:
+			h.breaker.Failure()
 			// The bus's error may name internal hosts; it goes to the log only.
 			reply.Error = fmt.Sprintf("internal error publishing events[%d] (see the sextant log); %d of %d events were accepted", i, i, len(evs))
 		}
 		h.logger.Warn("publishing events failed", "accepted", i, "events", len(evs), "index", i, "event", evs[i].Name, "err", err)
 		writeJSON(w, code, reply)
+		if reply.Reason != "" {
+			_ = http.NewResponseController(w).Flush()
+			h.rejected(reply.Reason)
+		}
 		return
 	}
+	h.breaker.Success()
 	n := len(evs)
 	h.logger.Debug("events published", "events", n)
 	writeJSON(w, http.StatusAccepted, eventsReply{Accepted: &n})

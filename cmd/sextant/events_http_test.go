@@ -13,13 +13,16 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sextant-telemetry/sextant/events"
 	"github.com/sextant-telemetry/sextant/events/bus"
+	"github.com/sextant-telemetry/sextant/lifecycle"
 )
 
 // fakePublisher is an eventPublisher whose Publish is a function field; a nil
@@ -545,4 +548,333 @@ func TestEventsHandlerTooLargeWithoutLength(t *testing.T) {
 	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
 	require.Equal(t, "request body exceeds the limit of 8388608 bytes (8 MiB): split the events into several requests", reply.Error)
 	require.Zero(t, pub.calls)
+}
+
+// intakeClock is the injected clock of the intake's breaker tests.
+type intakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *intakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *intakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// resilienceEvents renders the intake's own events, e.g. "state 0>2" and
+// "rejected circuit_open".
+func resilienceEvents(t *testing.T, evs []events.Event) []string {
+	t.Helper()
+	var out []string
+	for _, e := range evs {
+		require.NoError(t, e.Validate())
+		switch e.Name {
+		case events.ResilienceCircuitBreakerState:
+			c, _ := e.Attr("component")
+			require.Equal(t, "api", c.Str())
+			prev, _ := e.Attr("previous_state")
+			state, _ := e.Attr("state")
+			out = append(out, fmt.Sprintf("state %d>%d", prev.Int64(), state.Int64()))
+		case events.ResilienceRequestRejected:
+			ep, _ := e.Attr("endpoint")
+			require.Equal(t, "/events", ep.Str())
+			reason, _ := e.Attr("reason")
+			out = append(out, "rejected "+reason.Str())
+		default:
+			t.Fatalf("unexpected intake event %s", e.Name)
+		}
+	}
+	return out
+}
+
+// serveStatus posts body as JSON to h and returns the status code; unlike
+// post it may run outside the test's goroutine.
+func serveStatus(h http.Handler, body string) int {
+	req := httptest.NewRequest(http.MethodPost, "/events", strings.NewReader(body))
+	req.Header.Set("Content-Type", mediaJSON)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code
+}
+
+// TestEventsAPICircuitBreaker walks the intake's breaker through opening,
+// refusing with 503 and Retry-After without touching the publisher, a
+// failed probe, and a probe that closes it again.
+func TestEventsAPICircuitBreaker(t *testing.T) {
+	t.Parallel()
+	errBus := errors.New("dial tcp 10.0.0.7:5432: connection refused")
+	clock := &intakeClock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+	var fail atomic.Value // error or nil, as *error
+	fail.Store((*error)(nil))
+	pub := &fakePublisher{publish: func(context.Context, int, events.Event) error {
+		if p := fail.Load().(*error); p != nil {
+			return *p
+		}
+		return nil
+	}}
+	own := &fakePublisher{}
+	h, err := newEventsAPI(pub, eventsOptions{
+		Logger: slog.New(slog.DiscardHandler), Events: own, Now: clock.Now,
+		Breaker: lifecycle.BreakerConfig{FailureThreshold: 2, OpenTimeout: 3 * time.Second},
+	})
+	require.NoError(t, err)
+	require.Equal(t, "api", h.Breaker().Component())
+	timeout := fmt.Errorf("bus: publish: %w", context.DeadlineExceeded)
+
+	steps := []struct {
+		name    string
+		advance time.Duration
+		fail    error // what the bus answers
+		body    string
+
+		wantCode       int
+		wantRetryAfter string
+		wantReason     string
+		wantCalls      int // Publish calls so far
+		wantState      lifecycle.BreakerState
+	}{
+		{name: "healthy", body: ok("a"), wantCode: http.StatusAccepted, wantCalls: 1},
+		{name: "first failure", fail: errBus, body: ok("b"), wantCode: http.StatusInternalServerError, wantCalls: 2},
+		{name: "a timeout is a failure too; the breaker opens", fail: timeout, body: ok("c"), wantCode: http.StatusServiceUnavailable, wantRetryAfter: "1", wantCalls: 3, wantState: lifecycle.BreakerOpen},
+		{name: "open: refused untouched", body: ok("d"), wantCode: http.StatusServiceUnavailable, wantRetryAfter: "3", wantReason: "circuit_open", wantCalls: 3, wantState: lifecycle.BreakerOpen},
+		{name: "open: Retry-After counts down, rounded up", advance: 1500 * time.Millisecond, body: ok("e"), wantCode: http.StatusServiceUnavailable, wantRetryAfter: "2", wantReason: "circuit_open", wantCalls: 3, wantState: lifecycle.BreakerOpen},
+		{name: "open: invalid bodies are refused before validation", body: "{", wantCode: http.StatusServiceUnavailable, wantRetryAfter: "2", wantReason: "circuit_open", wantCalls: 3, wantState: lifecycle.BreakerOpen},
+		{name: "the probe fails and reopens it", advance: 1500 * time.Millisecond, fail: errBus, body: ok("f"), wantCode: http.StatusInternalServerError, wantCalls: 4, wantState: lifecycle.BreakerOpen},
+		{name: "reopened: refused for another timeout", advance: 2999 * time.Millisecond, body: ok("g"), wantCode: http.StatusServiceUnavailable, wantRetryAfter: "1", wantReason: "circuit_open", wantCalls: 4, wantState: lifecycle.BreakerOpen},
+		{name: "the probe succeeds and closes it", advance: time.Millisecond, body: ok("h"), wantCode: http.StatusAccepted, wantCalls: 5},
+		{name: "closed again", body: ok("i"), wantCode: http.StatusAccepted, wantCalls: 6},
+	}
+	for _, st := range steps {
+		clock.Advance(st.advance)
+		if st.fail != nil {
+			fail.Store(&st.fail)
+		} else {
+			fail.Store((*error)(nil))
+		}
+		resp, reply := post(t, h, http.MethodPost, mediaJSON, strings.NewReader(st.body))
+		require.Equal(t, st.wantCode, resp.StatusCode, "%s: %+v", st.name, reply)
+		require.Equal(t, st.wantRetryAfter, resp.Header.Get("Retry-After"), st.name)
+		require.Equal(t, st.wantReason, reply.Reason, st.name)
+		if st.wantReason != "" {
+			require.Contains(t, reply.Error, "circuit breaker open", st.name)
+			require.Nil(t, reply.Accepted, st.name)
+		}
+		require.NotContains(t, reply.Error, "10.0.0.7", "internal errors stay in the log")
+		pub.mu.Lock()
+		calls := pub.calls
+		pub.mu.Unlock()
+		require.Equal(t, st.wantCalls, calls, st.name)
+		require.Equal(t, st.wantState, h.Breaker().State(), st.name)
+	}
+	require.Equal(t, []string{"a", "h", "i"}, namespaces(pub.events()))
+	require.Equal(t, []string{
+		"state 0>0", "state 0>2",
+		"rejected circuit_open", "rejected circuit_open", "rejected circuit_open",
+		"state 2>1", "state 1>2",
+		"rejected circuit_open",
+		"state 2>1", "state 1>0",
+	}, resilienceEvents(t, own.events()))
+	require.Equal(t, eventsStats{Rejected: map[string]uint64{"circuit_open": 4, "overloaded": 0, "shutting_down": 0}}, h.Stats())
+	bs := h.Breaker().Stats()
+	require.Equal(t, uint64(2), bs.Opens)
+	require.Equal(t, uint64(3), bs.Failures)
+	require.Equal(t, uint64(3), bs.Successes)
+}
+
+// TestEventsAPIHalfOpenAdmitsOneProbe: while the probe publishes, other
+// requests are refused with Retry-After 1.
+func TestEventsAPIHalfOpenAdmitsOneProbe(t *testing.T) {
+	t.Parallel()
+	clock := &intakeClock{t: time.Unix(1_700_000_000, 0)}
+	entered, release := make(chan struct{}), make(chan struct{})
+	pub := &fakePublisher{publish: func(_ context.Context, i int, _ events.Event) error {
+		if i == 0 {
+			return errors.New("bus down")
+		}
+		close(entered)
+		<-release
+		return nil
+	}}
+	h, err := newEventsAPI(pub, eventsOptions{Now: clock.Now, Breaker: lifecycle.BreakerConfig{FailureThreshold: 1}})
+	require.NoError(t, err)
+	resp, _ := post(t, h, http.MethodPost, mediaJSON, strings.NewReader(ok("a")))
+	require.Equal(t, http.StatusInternalServerError, resp.StatusCode)
+	clock.Advance(time.Second)
+
+	probe := make(chan int, 1)
+	go func() { probe <- serveStatus(h, ok("probe")) }()
+	<-entered
+	require.Equal(t, lifecycle.BreakerHalfOpen, h.Breaker().State())
+	resp, reply := post(t, h, http.MethodPost, mediaJSON, strings.NewReader(ok("b")))
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	require.Equal(t, "1", resp.Header.Get("Retry-After"))
+	require.Equal(t, "circuit_open", reply.Reason)
+	close(release)
+	require.Equal(t, http.StatusAccepted, <-probe)
+	require.Equal(t, lifecycle.BreakerClosed, h.Breaker().State())
+	require.Equal(t, []string{"probe"}, namespaces(pub.events()))
+}
+
+// TestEventsAPIOverloadAndShutdown: past MaxInFlight requests are refused as
+// overloaded; once Shutdown has begun, as shutting_down; Shutdown waits for
+// the requests being served.
+func TestEventsAPIOverloadAndShutdown(t *testing.T) {
+	t.Parallel()
+	entered, release := make(chan struct{}), make(chan struct{})
+	pub := &fakePublisher{publish: func(_ context.Context, i int, _ events.Event) error {
+		if i == 0 {
+			close(entered)
+			<-release
+		}
+		return nil
+	}}
+	own := &fakePublisher{}
+	h, err := newEventsAPI(pub, eventsOptions{Events: own, MaxInFlight: 1})
+	require.NoError(t, err)
+
+	first := make(chan int, 1)
+	go func() { first <- serveStatus(h, ok("a")) }()
+	<-entered
+
+	tests := []struct {
+		name       string
+		before     func(t *testing.T)
+		wantReason string
+		wantRetry  string
+	}{
+		{name: "overloaded", wantReason: "overloaded", wantRetry: "1"},
+		{
+			name: "shutting down",
+			before: func(t *testing.T) {
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				require.ErrorIs(t, h.Shutdown(ctx), context.Canceled, "a request is still in flight")
+			},
+			wantReason: "shutting_down", wantRetry: "5",
+		},
+	}
+	for _, tt := range tests {
+		if tt.before != nil {
+			tt.before(t)
+		}
+		resp, reply := post(t, h, http.MethodPost, mediaJSON, strings.NewReader(ok("b")))
+		require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, tt.name)
+		require.Equal(t, tt.wantRetry, resp.Header.Get("Retry-After"), tt.name)
+		require.Equal(t, tt.wantReason, reply.Reason, tt.name)
+		require.NotEmpty(t, reply.Error, tt.name)
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- h.Shutdown(context.Background()) }()
+	close(release)
+	require.Equal(t, http.StatusAccepted, <-first, "a request in flight finishes")
+	require.NoError(t, <-done)
+	require.NoError(t, h.Shutdown(context.Background()), "Shutdown can be called again")
+	require.Equal(t, []string{"a"}, namespaces(pub.events()))
+	require.Equal(t, []string{"state 0>0", "rejected overloaded", "rejected shutting_down"}, resilienceEvents(t, own.events()))
+	require.Equal(t, eventsStats{Rejected: map[string]uint64{"circuit_open": 0, "overloaded": 1, "shutting_down": 1}}, h.Stats())
+}
+
+// TestEventsAPIOwnEventsLost: when the intake's own events cannot be
+// published, the refusal still answers and the loss is counted.
+func TestEventsAPIOwnEventsLost(t *testing.T) {
+	t.Parallel()
+	own := &fakePublisher{publish: func(ctx context.Context, i int, _ events.Event) error {
+		if i == 0 {
+			return nil // the breaker's initial state
+		}
+		<-ctx.Done() // a stuck bus: the intake gives up after its bound
+		return ctx.Err()
+	}}
+	h, err := newEventsAPI(&fakePublisher{}, eventsOptions{Events: own})
+	require.NoError(t, err)
+	require.NoError(t, h.Shutdown(context.Background()))
+	resp, reply := post(t, h, http.MethodPost, mediaJSON, strings.NewReader(ok("a")))
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	require.Equal(t, "shutting_down", reply.Reason)
+	require.Equal(t, eventsStats{Rejected: map[string]uint64{"circuit_open": 0, "overloaded": 0, "shutting_down": 1}, EventsLost: 1}, h.Stats())
+}
+
+func TestNewEventsAPIRefusesBadOptions(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		opts    eventsOptions
+		wantErr string
+	}{
+		{name: "max in flight", opts: eventsOptions{MaxInFlight: -1}, wantErr: "max_in_flight: must not be negative"},
+		{name: "breaker", opts: eventsOptions{Breaker: lifecycle.BreakerConfig{FailureThreshold: -1}}, wantErr: "failure_threshold: must not be negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := newEventsAPI(&fakePublisher{}, tt.opts)
+			require.ErrorContains(t, err, tt.wantErr)
+		})
+	}
+}
+
+// TestEventsAPIWithBusPublisher runs the protected intake on the real bus
+// publisher, which takes both the requests' events and the intake's own:
+// the breaker's initial state reaches the bus first, and once the bus is
+// closed the refusal's own event is lost and counted.
+func TestEventsAPIWithBusPublisher(t *testing.T) {
+	t.Parallel()
+	cfg := bus.NewDefaultConfig()
+	mem := bus.NewMemory(watermill.NopLogger{})
+	defer func() { require.NoError(t, mem.Close()) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	msgs, err := mem.Subscribe(ctx, cfg.Topic)
+	require.NoError(t, err)
+	got := make(chan []events.Event, 1)
+	go func() {
+		var evs []events.Event
+		for msg := range msgs {
+			var derr error
+			evs, derr = events.DecodeBatch(msg.Payload, evs)
+			msg.Ack()
+			if derr != nil {
+				break
+			}
+		}
+		got <- evs
+	}()
+	pub, err := bus.NewPublisher(mem, cfg)
+	require.NoError(t, err)
+	h, err := newEventsAPI(pub, eventsOptions{Events: pub})
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	resp, err := http.Post(srv.URL+"/events", mediaNDJSON, strings.NewReader(ok("a")+"\n"+ok("b")+"\n"))
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	require.NoError(t, pub.Close(ctx))
+
+	resp, err = http.Post(srv.URL+"/events", mediaJSON, strings.NewReader(ok("c")))
+	require.NoError(t, err)
+	var reply eventsReply
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&reply))
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	require.Equal(t, "5", resp.Header.Get("Retry-After"))
+	require.Equal(t, "shutting_down", reply.Reason)
+	require.Equal(t, intp(0), reply.Accepted)
+	require.Equal(t, eventsStats{Rejected: map[string]uint64{"circuit_open": 0, "overloaded": 0, "shutting_down": 1}, EventsLost: 1}, h.Stats())
+	require.Equal(t, lifecycle.BreakerClosed, h.Breaker().State(), "a closed bus is shutdown, not a failure")
+
+	cancel()
+	evs := <-got
+	require.Len(t, evs, 3)
+	require.Equal(t, []string{"state 0>0"}, resilienceEvents(t, evs[:1]))
+	require.Equal(t, []string{"a", "b"}, namespaces(evs[1:]))
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -52,12 +53,18 @@ func (l *lockedBuffer) String() string {
 // and returns the address it serves once the tasks are done.
 func startDemo(t *testing.T, args ...string) string {
 	t.Helper()
+	return startDemoOn(t, "127.0.0.1:0", args...)
+}
+
+// startDemoOn is startDemo listening on listen.
+func startDemoOn(t *testing.T, listen string, args ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	stderr := &lockedBuffer{}
 	errc := make(chan error, 1)
 	go func() {
-		errc <- run(ctx, append(append([]string{"demo"}, args...), "--listen", "127.0.0.1:0"), pw, stderr)
+		errc <- run(ctx, append(append([]string{"demo"}, args...), "--listen", listen), pw, stderr)
 		_ = pw.Close()
 	}()
 	addr := make(chan string, 1)
@@ -244,19 +251,59 @@ func TestDemoInterruptedWhileRunning(t *testing.T) {
 }
 
 func TestDemoWithFailures(t *testing.T) {
-	addr := startDemo(t, "--tasks", "20", "--fail-rate", "1")
+	addr := startDemo(t, "--tasks", "20", "--fail-rate", "1", "--seed", "3")
 	fams, _ := scrape(t, addr)
 	require.Equal(t, 20.0, total(t, fams, "tasker_tasks_requests_total"))
 	require.Equal(t, 20.0, total(t, fams, "tasker_tasks_failures_total"))
-	require.Equal(t, 20.0, total(t, fams, "tasker_steps_failures_total"), "the first step of every task fails; the rest never run")
+	// The first step of every task fails every attempt: up to 3 when the
+	// error is retryable, 1 when it is a validation error; the rest never run.
+	failures := total(t, fams, "tasker_steps_failures_total")
+	require.GreaterOrEqual(t, failures, 20.0)
+	require.LessOrEqual(t, failures, 60.0)
 	require.NotContains(t, fams, "tasker_tasks_completions_total")
+	types := map[string]bool{}
 	for _, m := range fams["tasker_steps_failures_total"].GetMetric() {
 		for _, l := range m.GetLabel() {
 			if l.GetName() == "error_type" {
-				require.Equal(t, "handler_error", l.GetValue())
+				types[l.GetValue()] = true
 			}
 		}
 	}
+	require.Subset(t, []string{"handler_error", "timeout", "validation_error"}, slices.Collect(maps.Keys(types)))
+	require.Greater(t, len(types), 1, "failures have several error types")
+}
+
+// TestDemoSeedIsReproducible: the same --seed gives the same failures,
+// retries and outcomes, and the summary reports them.
+func TestDemoSeedIsReproducible(t *testing.T) {
+	summary := func(args ...string) string {
+		t.Helper()
+		var out lockedBuffer
+		err := run(context.Background(), append([]string{"demo", "--exit", "--listen", "127.0.0.1:0"}, args...), &out, io.Discard)
+		require.NoError(t, err)
+		s := out.String()
+		i := strings.Index(s, "Sextant demo:")
+		require.GreaterOrEqual(t, i, 0, s)
+		var keep []string
+		for _, line := range strings.Split(s[i:], "\n") {
+			for _, p := range []string{"Sextant demo:", "tasks ", "step attempts", "retries"} {
+				if strings.HasPrefix(line, p) {
+					keep = append(keep, strings.Join(strings.Fields(line), " "))
+				}
+			}
+		}
+		return strings.Join(keep, "\n")
+	}
+	first := summary("--tasks", "30", "--fail-rate", "0.3", "--seed", "42")
+	require.Contains(t, first, "seed 42")
+	require.Regexp(t, `tasks submitted 30 completed \d+ failed \d+ cancelled 0`, first)
+	require.Regexp(t, `retries [1-9]\d* max retries reached \d+`, first)
+	require.Equal(t, first, summary("--tasks", "30", "--fail-rate", "0.3", "--seed", "42"))
+
+	diamond := summary("--tasks", "5", "--workflow", "diamond_pattern")
+	require.Contains(t, diamond, "tasks submitted 5 completed 5 failed 0 cancelled 0")
+	require.Contains(t, diamond, "step attempts 20 succeeded 20 failed 0")
+	require.Regexp(t, `Sextant demo: 5 × diamond_pattern, fail rate 0, seed [1-9]\d*,`, diamond)
 }
 
 // promtoolCheck runs `promtool check metrics` on an exposition; lint findings
@@ -329,7 +376,9 @@ func TestConfigPrintRoundTrips(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, loaded, printed)
 	require.Equal(t, 1024, printed.Bus.BatchSize)
-	require.Len(t, printed.Router.Routes, 24, "a file holding only bus: keeps the default routes")
+	def, err := config.Default(factories()...)
+	require.NoError(t, err)
+	require.Equal(t, def.Router, printed.Router, "a file holding only bus: keeps the default routes")
 }
 
 func TestConfigPrintRedactsThePassword(t *testing.T) {
@@ -359,6 +408,7 @@ func TestUsageErrors(t *testing.T) {
 		{"negative tasks", []string{"demo", "--tasks", "-1", "--listen", "127.0.0.1:0"}, 2},
 		{"too many tasks", []string{"demo", "--tasks", "100000000000000", "--listen", "127.0.0.1:0"}, 2},
 		{"unknown workflow", []string{"demo", "--workflow", "nope", "--listen", "127.0.0.1:0"}, 2},
+		{"negative interval", []string{"demo", "--interval", "-1s", "--listen", "127.0.0.1:0"}, 2},
 		{"version", []string{"version"}, 0},
 		{"help", []string{"help"}, 0},
 	}

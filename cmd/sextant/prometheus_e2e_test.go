@@ -33,13 +33,19 @@ func (r promResult) float(t *testing.T) float64 {
 }
 
 // startPrometheus runs the real Prometheus server scraping target every
-// second and returns its base URL.
-func startPrometheus(t *testing.T, target string) string {
+// second, evaluating ruleFiles every second, and returns its base URL.
+func startPrometheus(t *testing.T, target string, ruleFiles ...string) string {
 	t.Helper()
 	bin, err := exec.LookPath("prometheus")
 	require.NoError(t, err, "prometheus not found: install Debian's prometheus package (apt-get install prometheus)")
 	dir := t.TempDir()
-	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: sextant\n    static_configs:\n      - targets: [%q]\n", target)
+	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: sextant\n    static_configs:\n      - targets: [%q]\n", target)
+	if len(ruleFiles) > 0 {
+		cfg += "rule_files:\n"
+		for _, f := range ruleFiles {
+			cfg += fmt.Sprintf("  - %q\n", f)
+		}
+	}
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -60,7 +66,16 @@ func startPrometheus(t *testing.T, target string) string {
 			t.Logf("prometheus log:\n%s", b)
 		}
 	})
-	return "http://" + addr
+	base := "http://" + addr
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/-/ready")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 60*time.Second, 100*time.Millisecond, "prometheus never became ready")
+	return base
 }
 
 func promQuery(base, q string) ([]promResult, error) {

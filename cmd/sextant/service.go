@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,6 +49,10 @@ type service struct {
 	poolStats  *lifecycle.PoolStatsReader
 	router     *router.Router
 	pub        *bus.Publisher
+
+	intake     *eventsAPI // POST /events
+	breakersMu sync.Mutex
+	breakers   []*lifecycle.CircuitBreaker // reported in /health/detailed
 
 	statsStop chan struct{} // ends publishQueueStats
 	statsDone chan struct{}
@@ -173,6 +179,14 @@ func (s *service) Start(ctx context.Context) error {
 	}
 	s.statsDone = make(chan struct{})
 	go s.publishQueueStats(s.statsDone)
+	// Made once the router consumes, so that its breaker's start-up state
+	// reaches the metrics.
+	api, err := newEventsAPI(s.pub, eventsOptions{Logger: s.logger.With("component", "events_http"), Events: s.pub})
+	if err != nil {
+		return err
+	}
+	s.intake = api
+	s.AddBreakers(api.Breaker())
 	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	s.srvDone = make(chan error, 1)
 	go func() {
@@ -209,6 +223,10 @@ func (s *service) Shutdown(ctx context.Context) error {
 	defer cancel()
 	s.ready.Store(false)
 	var errs []error
+	if s.intake != nil {
+		// Requests in flight finish; new ones get 503 shutting_down.
+		errs = append(errs, s.intake.Shutdown(ctx))
+	}
 	if s.srv != nil {
 		errs = append(errs, s.srv.Shutdown(ctx), <-s.srvDone)
 	} else if s.ln != nil {
@@ -260,9 +278,9 @@ func (s *service) shutdownComponents(ctx context.Context) error {
 func (s *service) routes() http.Handler {
 	mux := http.NewServeMux()
 	if s.metrics != nil {
-		mux.Handle("GET /metrics", s.metrics)
+		mux.Handle("GET /metrics", scrapeEvents(s.metrics, s.pub, s.logger.With("component", "metrics_http")))
 	}
-	mux.Handle("/events", eventsHandler(s.pub, s.logger.With("component", "events_http")))
+	mux.Handle("/events", s.intake)
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "healthy", "timestamp": time.Now().UTC()})
@@ -319,11 +337,76 @@ func (s *service) writeHealth(w http.ResponseWriter, r *http.Request, detailed b
 		}
 	}
 	body["bus"] = busInfo
+	if detailed {
+		checks := map[string]any{"circuit_breakers": s.breakerHealth(), "subscribers": s.subscriberHealth()}
+		if s.intake != nil {
+			st := s.intake.Stats()
+			checks["events_intake"] = map[string]any{"status": "healthy", "rejected": st.Rejected, "own_events_lost": st.EventsLost}
+		}
+		body["checks"] = checks
+	}
 	code := http.StatusOK
 	if !s.ready.Load() {
 		body["status"], code = "unhealthy", http.StatusServiceUnavailable
 	}
 	writeJSON(w, code, body)
+}
+
+// AddBreakers reports circuit breakers (the engine's, the intake's) in
+// /health/detailed.
+func (s *service) AddBreakers(bs ...*lifecycle.CircuitBreaker) {
+	s.breakersMu.Lock()
+	defer s.breakersMu.Unlock()
+	s.breakers = append(s.breakers, bs...)
+}
+
+// breakerHealth is seed 003's circuit_breakers check: degraded while one is
+// open or half-open, with each breaker's state and counters.
+func (s *service) breakerHealth() map[string]any {
+	s.breakersMu.Lock()
+	bs := slices.Clone(s.breakers)
+	s.breakersMu.Unlock()
+	open, list := 0, make([]map[string]any, 0, len(bs))
+	status := "healthy"
+	for _, b := range bs {
+		st := b.Stats()
+		switch st.State {
+		case lifecycle.BreakerOpen:
+			open++
+			status = "degraded"
+		case lifecycle.BreakerHalfOpen:
+			status = "degraded"
+		}
+		list = append(list, map[string]any{
+			"component": b.Component(), "state": st.State.String(), "state_code": int(st.State),
+			"opens": st.Opens, "rejections": st.Rejections, "failures": st.Failures, "successes": st.Successes,
+			"last_change": st.LastChange.UTC(),
+		})
+	}
+	return map[string]any{"status": status, "open_breakers": open, "breakers": list}
+}
+
+// subscriberHealth lists the router's subscribers and their counters;
+// degraded while one has failed or dropped events in its last minute.
+func (s *service) subscriberHealth() map[string]any {
+	subs := s.router.Subscribers()
+	status := "healthy"
+	list := make([]map[string]any, 0, len(subs))
+	for _, st := range subs {
+		item := map[string]any{
+			"name": st.Name, "events": st.Events, "groups": st.Groups,
+			"dispatched": st.Dispatched, "succeeded": st.Succeeded, "failed": st.Failed,
+			"dropped": st.Dropped, "panics": st.Panics, "queued": st.Queued,
+		}
+		if st.LastError != "" {
+			item["last_error"], item["last_error_at"] = st.LastError, st.LastErrorAt.UTC()
+			if time.Since(st.LastErrorAt) < time.Minute {
+				status = "degraded"
+			}
+		}
+		list = append(list, item)
+	}
+	return map[string]any{"status": status, "count": len(subs), "subscribers": list}
 }
 
 func ageSeconds(oldest time.Time) float64 {

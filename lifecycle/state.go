@@ -1,0 +1,51 @@
+package lifecycle
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/sextant-telemetry/sextant/events"
+)
+
+// taskStates moves tasks between states: it publishes
+// task.state_transitioned and keeps the per-state counts the sampler reads.
+// Only orchestration moves tasks, except into pending, which Submit counts.
+type taskStates struct {
+	em     *emitter
+	counts *[len(activeStates)]atomic.Int64
+}
+
+func (ts *taskStates) move(ctx context.Context, t *taskRun, to TaskState) {
+	from := t.state
+	if from == to {
+		return
+	}
+	if i := activeIndex(from); i >= 0 {
+		ts.counts[i].Add(-1)
+	}
+	if i := activeIndex(to); i >= 0 {
+		ts.counts[i].Add(1)
+	}
+	t.state = to
+	attrs := append(t.attrs(2),
+		events.String("from_state", string(from)),
+		events.String("to_state", string(to)))
+	ts.em.emit(ctx, ts.em.now(), events.TaskStateTransitioned, t.handle.corr, attrs)
+}
+
+// leave uncounts t without an event, for tasks cut off by a hard stop.
+func (ts *taskStates) leave(t *taskRun) {
+	if i := activeIndex(t.state); i >= 0 {
+		ts.counts[i].Add(-1)
+	}
+	t.state = ""
+}
+
+// counters are the engine's Stats, updated from every goroutine.
+type counters struct {
+	tasksSubmitted, tasksCompleted, tasksFailed, tasksCancelled atomic.Uint64
+	stepsEnqueued, stepsClaimed, stepAttempts                   atomic.Uint64
+	stepsSucceeded, stepsFailed, stepRetries, maxRetriesReached atomic.Uint64
+	resultsSubmitted, resultsProcessed                          atomic.Uint64
+	slowSends, completionRejections, channelFull                atomic.Uint64
+}
