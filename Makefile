@@ -4,7 +4,7 @@ PKGS      := ./...
 BIN       := bin/sextant
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build run test test-short test-fuzz bench lint fmt-check vet staticcheck tidy check-tools clean
+.PHONY: all build run test test-short test-fuzz bench lint fmt-check vet staticcheck tidy check-tools clean docs
 
 all: fmt-check vet lint test
 
@@ -25,6 +25,7 @@ test-short:
 test-fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=10s ./config/
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeEvent -fuzztime=10s ./events/
+	$(GO) test -run='^$$' -fuzz=FuzzRegisterName -fuzztime=10s ./events/
 	$(GO) test -run='^$$' -fuzz=FuzzRouteMatch -fuzztime=10s ./router/
 
 ## bench: the benchmarks recorded in docs/benchmarks.md.
@@ -53,6 +54,11 @@ staticcheck:
 
 tidy:
 	$(GO) mod tidy
+
+## docs: regenerate docs/events.md (event catalog) and the metrics table of docs/metrics.md (default config).
+docs:
+	$(GO) generate ./events
+	$(GO) test ./cmd/sextant -run '^TestMetricsDocIsGenerated$$' -update
 
 clean:
 	rm -rf bin

@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -87,4 +88,35 @@ func ExampleEncodeBatch() {
 	// step.enqueued Jul 15 09:30:45.000 true namespace square
 	// step.claimed Jul 15 09:30:45.001 true claim_method 0.8
 	// decode event batch: event 1 of 2: attribute "duration_ms" value at offset 194: bad or truncated
+}
+
+func ExampleRegister() {
+	err := events.Register(events.Schema{
+		Name:        "order.shipped",
+		Description: "an order left the warehouse",
+		Fields: []events.Field{
+			{Name: "order_id", Type: events.KindString, Required: true, Description: "the order's id"},
+			{Name: "weight_kg", Type: events.KindFloat, Description: "the parcel's weight"},
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	s, _ := events.Lookup("order.shipped")
+	fmt.Println(s.Group, s.Version, s.External)
+
+	e := events.New("order.shipped", events.NewID(), events.Float("weight_kg", 1.5))
+	fmt.Println(e.Validate())
+	e.Attrs = append(e.Attrs, events.String("order_id", "A-1042"))
+	fmt.Println(e.Validate())
+
+	// Names are unique, and Sextant's namespaces are reserved.
+	fmt.Println(errors.Is(events.Register(s), events.ErrEventRegistered))
+	fmt.Println(events.Register(events.Schema{Name: "task.shipped", Description: "no"}))
+	// Output:
+	// custom 1 true
+	// order.shipped: missing required field "order_id"
+	// <nil>
+	// true
+	// events: register "task.shipped": invalid event schema: namespace "task" is reserved for Sextant's own events
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/sextant-telemetry/sextant/exporters/prometheus"
 )
 
-var update = flag.Bool("update", false, "rewrite generated docs (docs/events.md)")
+var update = flag.Bool("update", false, "rewrite the generated table of docs/metrics.md")
 
 // yamlPaths lists the YAML key paths of a struct type, "[]" marking lists.
 func yamlPaths(prefix string, t reflect.Type) []string {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -226,6 +227,46 @@ func TestDemoReproducesSeedVerificationFlow(t *testing.T) {
 		require.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, labels["correlation_id"])
 	}
 	promtoolCheck(t, body)
+
+	// /health/detailed reports the breakers (seed 003's circuit_breakers
+	// check) and the subscribers.
+	resp, err := http.Get("http://" + addr + "/health/detailed")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var health struct {
+		Status string `json:"status"`
+		Checks struct {
+			Breakers struct {
+				Status   string `json:"status"`
+				Open     *int   `json:"open_breakers"`
+				Breakers []struct {
+					Component string `json:"component"`
+					State     string `json:"state"`
+					StateCode *int   `json:"state_code"`
+				} `json:"breakers"`
+			} `json:"circuit_breakers"`
+			Subscribers struct {
+				Status string `json:"status"`
+				Count  *int   `json:"count"`
+			} `json:"subscribers"`
+		} `json:"checks"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&health))
+	require.Equal(t, "healthy", health.Status)
+	require.Equal(t, "healthy", health.Checks.Breakers.Status)
+	require.NotNil(t, health.Checks.Breakers.Open)
+	require.Zero(t, *health.Checks.Breakers.Open)
+	var components []string
+	for _, b := range health.Checks.Breakers.Breakers {
+		components = append(components, b.Component)
+		require.Equal(t, "closed", b.State)
+		require.NotNil(t, b.StateCode)
+		require.Zero(t, *b.StateCode)
+	}
+	require.ElementsMatch(t, []string{"api", "ffi_completion"}, components)
+	require.Equal(t, "healthy", health.Checks.Subscribers.Status)
+	require.NotNil(t, health.Checks.Subscribers.Count)
 }
 
 // TestDemoInterruptedWhileRunning: Ctrl-C before the tasks are done is an

@@ -25,8 +25,7 @@ const (
 // records into it.
 type defaultMetric struct {
 	def    router.Metric
-	events []string // "name" or "name (field)" per feeding route
-	when   []string
+	events []string // "name" or "name (field)" per feeding route, with its when filter
 }
 
 func defaultMetrics(t *testing.T) []*defaultMetric {

@@ -1,0 +1,5 @@
+package x
+
+import "github.com/sextant-telemetry/sextant/events"
+
+func f() { emit(events.TaskFailed) }
