@@ -66,13 +66,7 @@ func TestPrometheusLifecycleEndToEnd(t *testing.T) {
 	require.Positive(t, want["StepRetries"], "failed attempts must be retried")
 	require.Equal(t, want["TasksSubmitted"], want["TasksCompleted"]+want["TasksFailed"]+want["TasksCancelled"])
 
-	scalar := func(q string) float64 {
-		t.Helper()
-		res, err := promQuery(base, q)
-		require.NoError(t, err)
-		require.Len(t, res, 1, "query %s", q)
-		return res[0].float(t)
-	}
+	scalar := func(q string) float64 { t.Helper(); return promScalar(t, base, q) }
 	// Wait for a scrape taken after the run: the engine's last counts and
 	// the sampler's final all-zero gauges.
 	require.Eventually(t, func() bool {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -74,7 +75,7 @@ func promName(t *testing.T, m router.Metric) string {
 
 func exampleQuery(prom string, m router.Metric) string {
 	var by []string
-	for _, l := range sortedKeys(m.Labels) {
+	for _, l := range slices.Sorted(maps.Keys(m.Labels)) {
 		if l != events.FieldCorrelationID {
 			by = append(by, l)
 		}
@@ -91,15 +92,6 @@ func exampleQuery(prom string, m router.Metric) string {
 	default:
 		return fmt.Sprintf("max%s (%s)", group, prom)
 	}
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // renderMetricsTables writes the generated part of docs/metrics.md: one row
@@ -121,7 +113,7 @@ func renderMetricsTables(t *testing.T) string {
 			typ += " (Prometheus gauge)"
 		}
 		var labels []string
-		for _, l := range sortedKeys(m.Labels) {
+		for _, l := range slices.Sorted(maps.Keys(m.Labels)) {
 			if l == m.Labels[l] {
 				labels = append(labels, l)
 			} else {
@@ -182,6 +174,6 @@ func TestDefaultCoversSeedMetrics(t *testing.T) {
 		if strings.Contains(row.labels, "open") || strings.HasPrefix(row.labels, "(none)") {
 			continue
 		}
-		require.ElementsMatch(t, strings.Split(row.labels, ","), sortedKeys(m.Labels), row.promName)
+		require.ElementsMatch(t, strings.Split(row.labels, ","), slices.Sorted(maps.Keys(m.Labels)), row.promName)
 	}
 }

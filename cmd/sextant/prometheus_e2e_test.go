@@ -78,6 +78,15 @@ func startPrometheus(t *testing.T, target string, ruleFiles ...string) string {
 	return base
 }
 
+// promScalar runs an instant query that must return exactly one sample.
+func promScalar(t *testing.T, base, q string) float64 {
+	t.Helper()
+	res, err := promQuery(base, q)
+	require.NoError(t, err)
+	require.Len(t, res, 1, "query %s", q)
+	return res[0].float(t)
+}
+
 func promQuery(base, q string) ([]promResult, error) {
 	resp, err := http.Get(base + "/api/v1/query?query=" + url.QueryEscape(q))
 	if err != nil {
@@ -115,13 +124,7 @@ func TestPrometheusAnswersSeedQueries(t *testing.T) {
 		return err == nil && len(res) == 1 && res[0].Value[1] == "26"
 	}, 60*time.Second, 250*time.Millisecond, "Prometheus never saw 26 completions")
 
-	scalar := func(q string) float64 {
-		t.Helper()
-		res, err := promQuery(base, q)
-		require.NoError(t, err)
-		require.Len(t, res, 1, "query %s", q)
-		return res[0].float(t)
-	}
+	scalar := func(q string) float64 { t.Helper(); return promScalar(t, base, q) }
 	flow := []struct {
 		q    string
 		want float64
