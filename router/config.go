@@ -308,6 +308,10 @@ func (m Metric) validateInitial(path string, schemas []events.Schema) []error {
 	}
 	var errs []error
 	labels := sortedKeys(m.Labels)
+	known := "labels: " + strings.Join(labels, ", ")
+	if len(labels) == 0 {
+		known = "it has no labels and exists at 0 from start-up without initial"
+	}
 	for k, set := range m.Initial {
 		sp := path + "[" + strconv.Itoa(k) + "]"
 		for _, label := range labels {
@@ -318,7 +322,7 @@ func (m Metric) validateInitial(path string, schemas []events.Schema) []error {
 		for _, label := range sortedKeys(set) {
 			field, ok := m.Labels[label]
 			if !ok {
-				errs = append(errs, fieldErr(sp+"."+label, "%q is not a label of this metric (labels: %s)", label, strings.Join(labels, ", ")))
+				errs = append(errs, fieldErr(sp+"."+label, "%q is not a label of this metric (%s)", label, known))
 				continue
 			}
 			for _, s := range schemas {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -266,7 +267,8 @@ func rate(n uint64, d time.Duration) string {
 func printSummary(w io.Writer, o demoOptions, s demoSummary, svc *service) {
 	st := svc.router.Stats()
 	fmt.Fprintf(w, "\nSextant demo: %d × %s, fail rate %g, seed %d, %d workers\n\n", o.tasks, o.workflow, o.failRate, o.seed, o.workers)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	e := s.engine
 	fmt.Fprintf(tw, "tasks\tsubmitted %d\tcompleted %d\tfailed %d\tcancelled %d\n", e.TasksSubmitted, e.TasksCompleted, e.TasksFailed, e.TasksCancelled)
 	fmt.Fprintf(tw, "step attempts\t%d\tsucceeded %d\tfailed %d\t\n", e.StepAttempts, e.StepsSucceeded, e.StepsFailed)
@@ -280,6 +282,9 @@ func printSummary(w io.Writer, o demoOptions, s demoSummary, svc *service) {
 	}
 	fmt.Fprintf(tw, "results\t%d verified\t%d wrong\t\t\n", s.verified, s.wrong)
 	_ = tw.Flush()
+	for line := range strings.Lines(buf.String()) { // rows with fewer cells are padded
+		fmt.Fprintln(w, strings.TrimRight(line, " \n"))
+	}
 }
 
 // writeStatsJSON writes the engine's counters, keyed by Stats field name,
