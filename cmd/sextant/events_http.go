@@ -125,24 +125,11 @@ type eventsAPI struct {
 
 var _ http.Handler = (*eventsAPI)(nil)
 
-// eventsHandler returns the handler of POST /events: it decodes one event,
+// newEventsAPI returns the handler of POST /events: it decodes one event,
 // an array of events or NDJSON, validates every event against the catalog
 // and publishes all of them in order, or none when any is invalid. Register
 // it for every method ("/events"): it answers other methods with a clear 405.
-// It never logs event values, only names, counts and indexes.
-//
-// It has the default protection (newEventsAPI) but publishes no events of
-// its own; a service uses newEventsAPI to publish them and to report the
-// breaker.
-func eventsHandler(pub eventPublisher, logger *slog.Logger) http.Handler {
-	h, err := newEventsAPI(pub, eventsOptions{Logger: logger})
-	if err != nil {
-		panic(err) // unreachable: the options are valid constants
-	}
-	return h
-}
-
-// newEventsAPI returns the handler of POST /events (see eventsHandler),
+// It never logs event values, only names, counts and indexes. It is
 // protected by a circuit breaker around pub and a bound on the requests
 // served at a time. It publishes the breaker's initial state to
 // opts.Events. Its methods are safe for concurrent use.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sextant-telemetry/sextant/events"
@@ -436,17 +437,21 @@ func TestEventsHandlerLogsNoValues(t *testing.T) {
 	require.NotContains(t, logs.String(), secret)
 }
 
-// TestEventsHandlerWithBusPublisher runs the handler on the real bus
-// publisher: accepted events reach the bus in order, and once the publisher
-// is closed the handler answers 503.
-func TestEventsHandlerWithBusPublisher(t *testing.T) {
-	t.Parallel()
-	cfg := bus.NewDefaultConfig()
-	mem := bus.NewMemory(watermill.NopLogger{})
-	defer func() { require.NoError(t, mem.Close()) }()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	msgs, err := mem.Subscribe(ctx, cfg.Topic)
+// eventsHandler is the intake with default protection that publishes no
+// events of its own, so that tests count only the requests' events.
+func eventsHandler(pub eventPublisher, logger *slog.Logger) http.Handler {
+	h, err := newEventsAPI(pub, eventsOptions{Logger: logger})
+	if err != nil {
+		panic(err) // the options are valid constants
+	}
+	return h
+}
+
+// collectBus subscribes to topic and sends, once the subscription ends (or
+// a batch does not decode), every event the bus carried, in order.
+func collectBus(t *testing.T, ctx context.Context, mem message.Subscriber, topic string) <-chan []events.Event {
+	t.Helper()
+	msgs, err := mem.Subscribe(ctx, topic)
 	require.NoError(t, err)
 	got := make(chan []events.Event, 1)
 	go func() {
@@ -461,6 +466,20 @@ func TestEventsHandlerWithBusPublisher(t *testing.T) {
 		}
 		got <- evs
 	}()
+	return got
+}
+
+// TestEventsHandlerWithBusPublisher runs the handler on the real bus
+// publisher: accepted events reach the bus in order, and once the publisher
+// is closed the handler answers 503.
+func TestEventsHandlerWithBusPublisher(t *testing.T) {
+	t.Parallel()
+	cfg := bus.NewDefaultConfig()
+	mem := bus.NewMemory(watermill.NopLogger{})
+	defer func() { require.NoError(t, mem.Close()) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := collectBus(t, ctx, mem, cfg.Topic)
 	pub, err := bus.NewPublisher(mem, cfg)
 	require.NoError(t, err)
 	srv := httptest.NewServer(eventsHandler(pub, slog.New(slog.DiscardHandler)))
@@ -832,21 +851,7 @@ func TestEventsAPIWithBusPublisher(t *testing.T) {
 	defer func() { require.NoError(t, mem.Close()) }()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	msgs, err := mem.Subscribe(ctx, cfg.Topic)
-	require.NoError(t, err)
-	got := make(chan []events.Event, 1)
-	go func() {
-		var evs []events.Event
-		for msg := range msgs {
-			var derr error
-			evs, derr = events.DecodeBatch(msg.Payload, evs)
-			msg.Ack()
-			if derr != nil {
-				break
-			}
-		}
-		got <- evs
-	}()
+	got := collectBus(t, ctx, mem, cfg.Topic)
 	pub, err := bus.NewPublisher(mem, cfg)
 	require.NoError(t, err)
 	h, err := newEventsAPI(pub, eventsOptions{Events: pub})
