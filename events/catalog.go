@@ -177,7 +177,7 @@ var (
 	fNamespace      = Field{Name: "namespace", Type: KindString, Required: true, Description: "the task namespace, e.g. rust_e2e_linear"}
 	fStepName       = Field{Name: "step_name", Type: KindString, Required: true, Description: "the step's name within its workflow"}
 	fDurationMS     = Field{Name: "duration_ms", Type: KindFloat, Required: true, Description: "how long the operation took, in milliseconds"}
-	fResultType     = Field{Name: "result_type", Type: KindString, Required: true, Description: "success, error, timeout, cancelled or skipped"}
+	fResultType     = Field{Name: "result_type", Type: KindString, Required: true, Description: "step.result_processed: success or error; step.result_submitted: completion (a worker submits every finished attempt)"}
 	fAttempt        = Field{Name: "attempt", Type: KindInt, Description: "1 for the first attempt"}
 	fMaxAttempts    = Field{Name: "max_attempts", Type: KindInt, Description: "how many attempts the step may make in all"}
 	fHandlerType    = Field{Name: "handler_type", Type: KindString, Description: "the step handler's language, e.g. go"}
