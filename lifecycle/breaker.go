@@ -94,6 +94,9 @@ type BreakerSettings struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// CorrelationID is carried by the breaker's events (every event needs
+	// one); zero means a fresh UUIDv7 made at construction.
+	CorrelationID events.ID
 
 	_ struct{}
 }
@@ -123,6 +126,7 @@ type BreakerStats struct {
 // publishing, which then publishes it too. Publishing errors are logged and
 // not retried.
 type CircuitBreaker struct {
+	corr    events.ID // of its events
 	cfg     BreakerConfig
 	pub     Publisher
 	timeout time.Duration
@@ -158,7 +162,10 @@ func NewCircuitBreaker(cfg BreakerConfig, set BreakerSettings) (*CircuitBreaker,
 	if cfg.HalfOpenProbes == 0 {
 		cfg.HalfOpenProbes = defaultHalfOpenProbes
 	}
-	b := &CircuitBreaker{cfg: cfg, pub: set.Publisher, timeout: set.PublishTimeout, log: set.Logger, now: set.Now}
+	b := &CircuitBreaker{cfg: cfg, pub: set.Publisher, timeout: set.PublishTimeout, log: set.Logger, now: set.Now, corr: set.CorrelationID}
+	if b.corr.IsZero() {
+		b.corr = events.NewID()
+	}
 	if b.timeout <= 0 {
 		b.timeout = defaultPublishTimeout
 	}
@@ -322,6 +329,7 @@ func (b *CircuitBreaker) queueLocked(now time.Time, state, prev BreakerState) {
 		Name:          events.ResilienceCircuitBreakerState,
 		ID:            events.NewIDAt(now),
 		Time:          now,
+		CorrelationID: b.corr,
 		SchemaVersion: version,
 		Attrs: []events.Attr{
 			events.String("component", b.cfg.Component),

@@ -259,7 +259,7 @@ func TestBreakerStateMachine(t *testing.T) {
 				require.False(t, seen[e.ID])
 				seen[e.ID] = true
 				require.Equal(t, e.Time.UnixMilli(), e.ID.Time().UnixMilli())
-				require.True(t, e.CorrelationID.IsZero())
+				require.False(t, e.CorrelationID.IsZero(), "every event needs a correlation id")
 				comp, _ := e.Attr("component")
 				require.Equal(t, "api", comp.Str())
 			}

@@ -177,7 +177,8 @@ func newEngine(cfg EngineConfig, set Settings, hooks testHooks) (*Engine, error)
 	if hooks.breaker != nil {
 		bcfg = *hooks.breaker
 	}
-	breaker, err := NewCircuitBreaker(bcfg, BreakerSettings{Publisher: set.Publisher, Logger: set.Logger, Now: set.Now})
+	corr := events.NewIDAt(set.Now()) // of the engine's events about no task
+	breaker, err := NewCircuitBreaker(bcfg, BreakerSettings{Publisher: set.Publisher, Logger: set.Logger, Now: set.Now, CorrelationID: corr})
 	if err != nil {
 		return nil, fmt.Errorf("lifecycle: completion breaker: %w", err)
 	}
@@ -188,7 +189,7 @@ func newEngine(cfg EngineConfig, set Settings, hooks testHooks) (*Engine, error)
 	e := &Engine{
 		cfg: cfg,
 		reg: set.Workflows,
-		em:  &emitter{pub: set.Publisher, now: set.Now, log: set.Logger, corr: events.NewIDAt(set.Now())},
+		em:  &emitter{pub: set.Publisher, now: set.Now, log: set.Logger, corr: corr},
 		rng: set.Rand,
 		pol: policy{
 			failRate: cfg.FailRate, maxAttempts: cfg.MaxAttempts,

@@ -565,9 +565,7 @@ func TestEngineEventsMatchCatalog(t *testing.T) {
 			_, ok := s.Field(a.Key)
 			require.True(t, ok, "%s has a field %q the catalog does not list", ev.Name, a.Key)
 		}
-		if ev.Name != events.ResilienceCircuitBreakerState { // the breaker's own choice
-			require.False(t, ev.CorrelationID.IsZero(), ev.Name)
-		}
+		require.False(t, ev.CorrelationID.IsZero(), ev.Name)
 		seen[ev.Name] = true
 	}
 	var missing []string
