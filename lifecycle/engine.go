@@ -490,6 +490,9 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		case <-e.done:
 			return nil
 		default:
+			// Out of time: cut handlers and publishes short so that no
+			// goroutine outlives the engine for long.
+			e.halt(true)
 			return fmt.Errorf("lifecycle: shutdown: %w", ctx.Err())
 		}
 	}
@@ -500,7 +503,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 // final sample has been published.
 func (e *Engine) halt(hard bool) {
 	e.haltOnce.Do(func() { close(e.stop) })
-	if hard {
+	if hard && e.cancel != nil {
 		e.cancel()
 	}
 }

@@ -201,8 +201,10 @@ func (s *subscriber) matches(name, group string) bool {
 // group matches is copied into the subscriber's bounded queue, after the
 // event's metrics are recorded, and handed to s.Handler by the subscriber's
 // own goroutine, one event at a time in arrival order per bus partition.
-// Delivery is at least once: a message the bus redelivers is dispatched
-// again, so a handler that must not act twice dedupes on e.ID.
+// Delivery is best effort — a full queue (OverflowPolicyDrop) or exhausted
+// retries drop an event, counted — and may repeat: a message the bus
+// redelivers is dispatched again, so a handler that must not act twice
+// dedupes on e.ID.
 //
 // Handlers are isolated: a panic is recovered, logged with its stack and
 // counted; a failed event is retried with backoff, then dropped and counted;
