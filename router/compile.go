@@ -17,11 +17,19 @@ type table struct {
 	exact   map[string][]*binding    // catalog names and literal patterns
 	globs   []globRoute              // for names outside exact
 	insts   []*instrument
+
+	spanExact map[string][]*spanBinding // like exact, for span rules
+	spanGlobs []spanGlob
 }
 
 type globRoute struct {
 	pat      pattern
 	bindings []*binding
+}
+
+type spanGlob struct {
+	pat      pattern
+	bindings []*spanBinding
 }
 
 // binding is one metric of one route: where its label values and its value
@@ -120,15 +128,22 @@ func compile(cfg Config, meter metric.Meter) (*table, error) {
 	if limit == 0 {
 		limit = DefaultSeriesLimit
 	}
-	t := &table{exact: map[string][]*binding{}, schemas: map[string]events.Schema{}}
+	t := &table{exact: map[string][]*binding{}, schemas: map[string]events.Schema{}, spanExact: map[string][]*spanBinding{}}
 	byName := map[string]*instrument{}
 	intValued := intValuedMetrics(cfg)
 	pats := make([]pattern, len(cfg.Routes))
 	perRoute := make([][]*binding, len(cfg.Routes))
+	spansPerRoute := make([][]*spanBinding, len(cfg.Routes))
+	var allSpans []*spanBinding
 	for i, r := range cfg.Routes {
 		pats[i], _ = compilePattern(r.Match) // validated above
 		schemas, _ := matchCatalog(r.Match)
 		when := newFilter(r.When)
+		spansPerRoute[i] = compileSpans(r, when, uint32(len(allSpans)))
+		allSpans = append(allSpans, spansPerRoute[i]...)
+		if !pats[i].literal && len(spansPerRoute[i]) > 0 {
+			t.spanGlobs = append(t.spanGlobs, spanGlob{pat: pats[i], bindings: spansPerRoute[i]})
+		}
 		for _, m := range r.Metrics {
 			inst, ok := byName[m.Name]
 			if !ok {
@@ -148,23 +163,29 @@ func compile(cfg Config, meter metric.Meter) (*table, error) {
 				return nil, err
 			}
 		}
-		if !pats[i].literal {
+		if !pats[i].literal && len(perRoute[i]) > 0 {
 			t.globs = append(t.globs, globRoute{pat: pats[i], bindings: perRoute[i]})
 		}
 	}
+	linkEndRules(allSpans)
 	// Resolve every catalog name now, in route order, so that the hot path
 	// is one map lookup for every known event. Validation guarantees that
 	// literal patterns are catalog names.
 	for _, s := range events.Catalog() {
 		t.schemas[s.Name] = s
 		var bs []*binding
+		var sbs []*spanBinding
 		for i, p := range pats {
 			if p.match(s.Name) {
 				bs = append(bs, perRoute[i]...)
+				sbs = append(sbs, spansPerRoute[i]...)
 			}
 		}
 		if len(bs) > 0 {
 			t.exact[s.Name] = bs
+		}
+		if len(sbs) > 0 {
+			t.spanExact[s.Name] = sbs
 		}
 	}
 	return t, nil
@@ -185,6 +206,26 @@ func intValuedMetrics(cfg Config) map[string]bool {
 		}
 	}
 	return out
+}
+
+// lookupSpans returns the span bindings for an event name.
+func (t *table) lookupSpans(name string) []*spanBinding {
+	if bs, ok := t.spanExact[name]; ok {
+		return bs
+	}
+	if len(t.spanGlobs) == 0 {
+		return nil
+	}
+	if _, known := t.schemas[name]; known {
+		return nil
+	}
+	var bs []*spanBinding
+	for _, g := range t.spanGlobs {
+		if g.pat.match(name) {
+			bs = append(bs, g.bindings...)
+		}
+	}
+	return bs
 }
 
 // lookup returns the bindings for an event name.

@@ -20,6 +20,8 @@ type Config struct {
 	// hold; past it, new label sets collapse into a single overflow series
 	// (otel.metric.overflow="true") and are counted. 0 means the default, 10000.
 	SeriesLimit int `yaml:"series_limit"`
+	// Traces bounds the spans the routes make and says which are kept.
+	Traces TraceConfig `yaml:"traces"`
 	// Routes are the rules; an event may match several.
 	Routes []Route `yaml:"routes"`
 }
@@ -27,7 +29,7 @@ type Config struct {
 // DefaultSeriesLimit applies when neither the router nor a metric sets one.
 const DefaultSeriesLimit = 10000
 
-// Route maps the events a pattern matches to metrics.
+// Route maps the events a pattern matches to metrics, spans or both.
 type Route struct {
 	// Match is an event name or a glob over its dot-separated segments:
 	// "*" (or any path.Match pattern) matches within one segment and a "**"
@@ -41,7 +43,9 @@ type Route struct {
 	// matching event.
 	When map[string]string `yaml:"when,omitempty"`
 	// Metrics are recorded for every matching event.
-	Metrics []Metric `yaml:"metrics"`
+	Metrics []Metric `yaml:"metrics,omitempty"`
+	// Spans open, end, record or annotate spans for every matching event.
+	Spans []SpanRule `yaml:"spans,omitempty"`
 }
 
 // MetricType is the kind of instrument a mapping records into.
@@ -139,6 +143,8 @@ func (c Config) Validate() error {
 	if c.SeriesLimit < 0 {
 		errs = append(errs, fieldErr("series_limit", "must not be negative, got %d", c.SeriesLimit))
 	}
+	errs = append(errs, c.Traces.validate("traces")...)
+	errs = append(errs, validateSpans(c.Routes)...)
 	first := map[string]string{} // metric name → path of its first definition
 	defs := map[string]Metric{}
 	initial := map[string]map[string]bool{} // metric name → its initial label sets, merged
@@ -149,8 +155,8 @@ func (c Config) Validate() error {
 			errs = append(errs, fieldErr(rp+".match", "%v", err))
 		}
 		errs = append(errs, validateWhen(rp+".when", r.When, schemas)...)
-		if len(r.Metrics) == 0 {
-			errs = append(errs, fieldErr(rp+".metrics", "a route needs at least one metric"))
+		if len(r.Metrics) == 0 && len(r.Spans) == 0 {
+			errs = append(errs, fieldErr(rp+".metrics", "a route needs at least one metric or span rule"))
 		}
 		for j, m := range r.Metrics {
 			mp := rp + ".metrics[" + strconv.Itoa(j) + "]"

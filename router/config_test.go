@@ -116,3 +116,68 @@ func TestMetricTypeUnmarshalText(t *testing.T) {
 	require.EqualError(t, mt.UnmarshalText([]byte("summary")),
 		`unknown metric type "summary" (allowed: counter, updown_counter, histogram, gauge)`)
 }
+
+func TestSpanRulesValidate(t *testing.T) {
+	t.Parallel()
+	start := router.Route{Match: events.TaskInitializeRequested, Spans: []router.SpanRule{{Start: "task", Key: "task_uuid"}}}
+	with := func(match string, rules ...router.SpanRule) router.Config {
+		return router.Config{Routes: []router.Route{start, {Match: match, Spans: rules}}}
+	}
+	bad, half := 1.5, 0.5
+	tests := []struct {
+		name string
+		cfg  router.Config
+		want []string
+	}{
+		{name: "valid", cfg: with(events.StepCompleted,
+			router.SpanRule{Record: "execute", Duration: "duration_ms", Parent: []router.SpanRef{{Span: "task", Key: "task_uuid"}}, Kind: "consumer", SampleRatio: &half},
+			router.SpanRule{Event: "task", Key: "task_uuid", Attributes: map[string]string{"step": "step_name"}},
+			router.SpanRule{End: "task", Key: "task_uuid", Duration: "duration_ms", Status: &router.SpanStatus{Field: "result", Error: []string{"error"}}})},
+		{name: "no operation", cfg: with(events.StepCompleted, router.SpanRule{Key: "task_uuid"}),
+			want: []string{"routes[1].spans[0]: set exactly one of start, end, record and event"}},
+		{name: "two operations", cfg: with(events.StepCompleted, router.SpanRule{Start: "a", End: "task", Key: "task_uuid"}),
+			want: []string{"routes[1].spans[0]: set exactly one of"}},
+		{name: "end of a span nothing opens", cfg: with(events.StepCompleted, router.SpanRule{End: "stepp", Key: "step_uuid"}),
+			want: []string{`routes[1].spans[0].end: no start rule opens a span "stepp" (spans that start rules open: task)`}},
+		{name: "missing key", cfg: with(events.StepCompleted, router.SpanRule{End: "task"}),
+			want: []string{"routes[1].spans[0].key: an end rule needs the field that identifies its span"}},
+		{name: "key not a field", cfg: with(events.TaskInitialized, router.SpanRule{Start: "init", Key: "step_uuid"}),
+			want: []string{`routes[1].spans[0].key: event "task.initialized" has no field "step_uuid" for the span key`}},
+		{name: "record with key and no duration", cfg: with(events.StepEnqueued, router.SpanRule{Record: "x", Key: "step_uuid"}),
+			want: []string{"routes[1].spans[0].key: a record rule's span ends at once", "routes[1].spans[0].duration: a record rule needs the field"}},
+		{name: "duration not numeric", cfg: with(events.StepCompleted, router.SpanRule{Record: "x", Duration: "result"}),
+			want: []string{`routes[1].spans[0].duration: field "result" of event "step.completed" is a string, want a number`}},
+		{name: "options on the wrong op", cfg: with(events.StepCompleted, router.SpanRule{Event: "task", Key: "task_uuid", Kind: "server", Status: &router.SpanStatus{Code: "ok"}, Parent: []router.SpanRef{{Span: "task", Key: "task_uuid"}}, SampleRatio: &half, Duration: "duration_ms"}),
+			want: []string{"spans[0].parent: only start and record rules take parent", "spans[0].kind: only start and record rules take kind", "spans[0].status: only end and record rules take status", "spans[0].sample_ratio: only start and record rules take sample_ratio", "spans[0].duration: only end and record rules take duration"}},
+		{name: "bad values", cfg: with(events.StepCompleted, router.SpanRule{Start: "9x", Key: "step_uuid", Kind: "sideways", SampleRatio: &bad, Attributes: map[string]string{"a-b": "nope"}}),
+			want: []string{"spans[0].start: span name must match", `spans[0].kind: must be one of internal, server, client, producer, consumer, got "sideways"`, "spans[0].sample_ratio: must be from 0 to 1, got 1.5", "spans[0].attributes.a-b: attribute name must match", `spans[0].attributes.a-b: event "step.completed" has no field "nope"`}},
+		{name: "parent problems", cfg: with(events.StepEnqueued, router.SpanRule{Start: "step", Key: "step_uuid", Parent: []router.SpanRef{{Span: "orch", Key: "task_uuid"}, {Span: "task"}}}),
+			want: []string{`spans[0].parent[0].span: no start rule opens a span "orch"`, "spans[0].parent[1].key: give the field of this event that holds the parent's key"}},
+		{name: "status problems", cfg: with(events.StepCompleted,
+			router.SpanRule{End: "task", Key: "task_uuid", Status: &router.SpanStatus{Code: "fine"}},
+			router.SpanRule{End: "task", Key: "task_uuid", Status: &router.SpanStatus{Field: "result"}},
+			router.SpanRule{End: "task", Key: "task_uuid", Status: &router.SpanStatus{Code: "ok", Field: "result", Message: "why"}},
+			router.SpanRule{End: "task", Key: "task_uuid", Status: &router.SpanStatus{}}),
+			want: []string{`spans[0].status.code: must be ok, error or unset, got "fine"`, `spans[1].status.error: list the values of "result" that mean error`, "spans[2].status: set code or field, not both", `spans[2].status.message: event "step.completed" has no field "why"`, "spans[3].status: set code (ok, error or unset) or field"}},
+		{name: "tracing section", cfg: router.Config{Traces: router.TraceConfig{SampleRatio: &bad, MaxOpenSpans: -1, OpenSpanTTL: -1, SensitiveKeys: []string{" "}}, Routes: []router.Route{start}},
+			want: []string{"traces.sample_ratio: must be from 0 to 1", "traces.max_open_spans: must not be negative", "traces.open_span_ttl: must not be negative", "traces.sensitive_keys[0]: must not be empty"}},
+		{name: "route with neither", cfg: router.Config{Routes: []router.Route{{Match: events.StepEnqueued}}},
+			want: []string{"routes[0].metrics: a route needs at least one metric or span rule"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := tt.cfg.Validate()
+			if len(tt.want) == 0 {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			for _, w := range tt.want {
+				require.Contains(t, err.Error(), w)
+			}
+			var fe *router.FieldError
+			require.True(t, errors.As(err, &fe), "every problem is a *FieldError")
+		})
+	}
+}

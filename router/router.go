@@ -16,6 +16,9 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sextant-telemetry/sextant/events"
 	"github.com/sextant-telemetry/sextant/events/bus"
@@ -76,7 +79,15 @@ type Settings struct {
 	// about a message made only of infrastructure events. The router never
 	// waits for it: an event it cannot take at once is dropped and counted.
 	Events EventPublisher
-	_      struct{}
+	// SpanProcessor receives the spans the routes' span rules make; nil
+	// turns tracing off (span rules are then validated but not applied).
+	// The router flushes it in Shutdown but does not shut it down: the host
+	// does, after the metrics (see docs/architecture.md, shutdown order).
+	SpanProcessor sdktrace.SpanProcessor
+	// Resource describes the service in exported spans; nil means the SDK's
+	// default (which reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES).
+	Resource *resource.Resource
+	_        struct{}
 }
 
 // Router matches events to rules and records their metrics.
@@ -98,8 +109,13 @@ type Router struct {
 	missingFields atomic.Uint64
 	batches       atomic.Uint64
 
-	reg metric.Registration
-	now func() time.Time
+	reg     metric.Registration
+	spanReg metric.Registration
+	now     func() time.Time
+	tr  *tracing // nil: tracing off
+
+	sweepStop chan struct{} // ends the open-span sweeper
+	sweepDone chan struct{}
 
 	subs       atomic.Pointer[subscriberSet] // nil: no subscribers
 	subMu      sync.Mutex                    // serialises changes to subs, and subsClosed
@@ -126,6 +142,7 @@ type Stats struct {
 	MessagingDropped uint64 // messaging events Settings.Events did not take at once
 	Batches          uint64 // bus messages handled
 	Overflowed       uint64 // recordings collapsed into overflow series
+	Spans            SpanStats
 }
 
 // New compiles cfg and registers the router's self-metrics. The returned
@@ -146,26 +163,46 @@ func New(cfg Config, set Settings) (*Router, error) {
 		return nil, fmt.Errorf("router: %w", err)
 	}
 	r := &Router{logger: set.Logger, set: set, now: time.Now}
+	if set.SpanProcessor != nil {
+		r.tr = newTracing(cfg.Traces, set, func() time.Time { return r.now() })
+	}
 	r.table.Store(t)
 	if err := r.registerSelfMetrics(meter); err != nil {
 		return nil, fmt.Errorf("router: self-metrics: %w", err)
 	}
+	if r.tr != nil {
+		if err := r.registerSpanMetrics(meter); err != nil {
+			return nil, errors.Join(fmt.Errorf("router: span self-metrics: %w", err), r.reg.Unregister())
+		}
+	}
 	return r, nil
 }
 
-// Route records every metric the rules map e to; an event that every
+// Route records every metric the rules map e to and, when tracing is on,
+// applies its span rules; metrics recorded for an event that belongs to a
+// sampled span carry that span as their exemplar. An event that every
 // matching route's when excludes counts as unmatched. It does not dispatch
 // to subscribers (HandleMessage does). It is safe for concurrent use,
 // ignores ctx cancellation (recording is never abandoned half-way) and does
 // not keep e. It returns the number of metric recordings made.
 func (r *Router) Route(ctx context.Context, e *events.Event) int {
 	r.received.Add(1)
-	bs := r.table.Load().lookup(e.Name)
-	if len(bs) == 0 {
+	t := r.table.Load()
+	bs := t.lookup(e.Name)
+	n, matched := 0, false
+	if r.tr != nil {
+		if sbs := t.lookupSpans(e.Name); len(sbs) > 0 {
+			var sc trace.SpanContext
+			sc, matched = r.tr.handle(ctx, e, sbs, &r.missingFields)
+			if sc.IsSampled() { // metrics recorded below carry it as their exemplar
+				ctx = trace.ContextWithSpanContext(ctx, sc)
+			}
+		}
+	}
+	if len(bs) == 0 && !matched {
 		r.unmatched.Add(1)
 		return 0
 	}
-	n, matched := 0, false
 	var when *filter // the last filter evaluated, and its result: a route's bindings are adjacent
 	pass := true
 	for _, b := range bs {
@@ -424,6 +461,10 @@ func (r *Router) Start(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	r.wm, r.done = wm, done
+	if r.tr != nil {
+		r.sweepStop, r.sweepDone = make(chan struct{}), make(chan struct{})
+		go r.sweep(r.sweepStop, r.sweepDone)
+	}
 	r.mu.Unlock()
 	go func() {
 		// Run's context is not the caller's: Shutdown decides when to stop.
@@ -444,7 +485,8 @@ func (r *Router) Start(ctx context.Context) error {
 // Shutdown stops consuming, lets in-flight batches finish (bounded by
 // Settings.CloseTimeout and ctx), lets every subscriber handle the events
 // already in its queue (bounded by ctx; then their handlers' contexts are
-// cancelled and the rest is dropped) and unregisters the self-metrics. It is safe
+// cancelled and the rest is dropped), ends the spans still open (reason
+// shutdown), flushes Settings.SpanProcessor and unregisters the self-metrics. It is safe
 // to call more than once and before Start.
 func (r *Router) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
@@ -461,8 +503,22 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	}
 	// After the last message: subscribers drain what they were given.
 	errs = append(errs, r.stopSubscribers(ctx))
+	if r.sweepStop != nil {
+		close(r.sweepStop)
+		<-r.sweepDone
+	}
+	if r.tr != nil {
+		// Spans still open end now, marked, and reach the exporter
+		// before the host flushes metrics and stops the exporters.
+		if err := r.tr.closeAll(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("router: flush spans: %w", err))
+		}
+	}
 	if r.reg != nil {
 		errs = append(errs, r.reg.Unregister())
+	}
+	if r.spanReg != nil {
+		errs = append(errs, r.spanReg.Unregister())
 	}
 	return errors.Join(errs...)
 }
@@ -494,6 +550,22 @@ func (r *Router) stopWatermill(ctx context.Context, wm *message.Router, done cha
 	return errors.Join(errs...)
 }
 
+// sweep ends the spans past their TTL even when no event arrives.
+func (r *Router) sweep(stop, done chan struct{}) {
+	defer close(done)
+	every := min(max(r.tr.ttl/4, 10*time.Millisecond), 10*time.Second)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			r.tr.sweep()
+		case <-stop:
+			return
+		}
+	}
+}
+
 // Stats returns the router's counters.
 func (r *Router) Stats() Stats {
 	s := Stats{
@@ -502,6 +574,9 @@ func (r *Router) Stats() Stats {
 	}
 	for _, inst := range r.table.Load().insts {
 		s.Overflowed += inst.overflowed.Load()
+	}
+	if r.tr != nil {
+		s.Spans = r.tr.stats()
 	}
 	return s
 }
@@ -559,5 +634,47 @@ func (r *Router) registerSelfMetrics(meter metric.Meter) error {
 		return err
 	}
 	r.reg = reg
+	return nil
+}
+
+func (r *Router) registerSpanMetrics(meter metric.Meter) error {
+	started, err1 := meter.Int64ObservableCounter("sextant.router.spans.started", metric.WithDescription("Spans opened by start events"))
+	recorded, err2 := meter.Int64ObservableCounter("sextant.router.spans.recorded", metric.WithDescription("Finished spans made from one event: by a record rule, or from an end event whose start never arrived (from=end_event)"))
+	ended, err3 := meter.Int64ObservableCounter("sextant.router.spans.ended", metric.WithDescription("Open spans ended, by reason: end_event, parent_ended, expired, evicted or shutdown"))
+	spanEvents, err4 := meter.Int64ObservableCounter("sextant.router.span_events", metric.WithDescription("Events added to open spans as span events"))
+	unmatched, err5 := meter.Int64ObservableCounter("sextant.router.spans.unmatched", metric.WithDescription("Span rules that found no open span (op=end or event) or found one already open (op=start)"))
+	open, err6 := meter.Int64ObservableGauge("sextant.router.spans.open", metric.WithDescription("Spans waiting for their end event"))
+	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
+		return err
+	}
+	fromRule := metric.WithAttributes(attribute.String("from", "record_rule"))
+	fromEnd := metric.WithAttributes(attribute.String("from", "end_event"))
+	reasons := make([]metric.ObserveOption, len(endReasons))
+	for i, reason := range endReasons {
+		reasons[i] = metric.WithAttributes(attribute.String("reason", reason))
+	}
+	opEndSet := metric.WithAttributes(attribute.String("op", "end"))
+	opEventSet := metric.WithAttributes(attribute.String("op", "event"))
+	opStartSet := metric.WithAttributes(attribute.String("op", "start"))
+	reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		t := r.tr
+		o.ObserveInt64(started, int64(t.started.Load()))
+		fe := t.recordedFromEnd.Load()
+		o.ObserveInt64(recorded, int64(t.recorded.Load()-fe), fromRule)
+		o.ObserveInt64(recorded, int64(fe), fromEnd)
+		for i := range endReasons {
+			o.ObserveInt64(ended, int64(t.ended[i].Load()), reasons[i])
+		}
+		o.ObserveInt64(spanEvents, int64(t.spanEvents.Load()))
+		o.ObserveInt64(unmatched, int64(t.unmatchedEnd.Load()), opEndSet)
+		o.ObserveInt64(unmatched, int64(t.unmatchedEvent.Load()), opEventSet)
+		o.ObserveInt64(unmatched, int64(t.duplicateStart.Load()), opStartSet)
+		o.ObserveInt64(open, t.openCount.Load())
+		return nil
+	}, started, recorded, ended, spanEvents, unmatched, open)
+	if err != nil {
+		return err
+	}
+	r.spanReg = reg
 	return nil
 }
