@@ -13,6 +13,7 @@ import (
 
 	"github.com/sextant-telemetry/sextant/events/bus"
 	"github.com/sextant-telemetry/sextant/exporters"
+	"github.com/sextant-telemetry/sextant/exporters/traces"
 	"github.com/sextant-telemetry/sextant/router"
 )
 
@@ -33,6 +34,8 @@ type Config struct {
 	Bus bus.Config `yaml:"bus"`
 	// Router holds the rules that map events to metrics.
 	Router router.Config `yaml:"router"`
+	// Traces is where the router's spans are exported to.
+	Traces traces.Config `yaml:"traces"`
 	// Exporters configures the exporters to run, keyed by their factory's
 	// Type; each value is that factory's Config. An exporter runs if and
 	// only if it has a key here.
@@ -201,6 +204,7 @@ func (c *Config) issues() []issue {
 	out = append(out, sectionIssues(keyOf[Config]("Server"), c.Server, c.Server.Validate())...)
 	out = append(out, sectionIssues(keyOf[Config]("Bus"), c.Bus, c.Bus.Validate())...)
 	out = append(out, sectionIssues(keyOf[Config]("Router"), c.Router, c.Router.Validate())...)
+	out = append(out, sectionIssues(keyOf[Config]("Traces"), c.Traces, c.Traces.Validate())...)
 	for _, typ := range sortedKeys(c.Exporters) {
 		if e := c.Exporters[typ]; e != nil {
 			out = append(out, sectionIssues(join(keyOf[Config]("Exporters"), typ), e, e.Validate())...)

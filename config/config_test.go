@@ -184,7 +184,7 @@ func TestValid(t *testing.T) {
 					Driver: bus.DriverMemory, Topic: "custom.events", Partitions: 1, BatchSize: 128, FlushInterval: 250 * time.Millisecond,
 					Postgres: bus.NewDefaultConfig().Postgres, // absent keys keep the default
 				},
-				Router: router.Config{SeriesLimit: 500, Routes: []router.Route{
+				Router: router.Config{SeriesLimit: 500, Traces: def.Router.Traces, Routes: []router.Route{
 					{Match: "step.*", Metrics: []router.Metric{count}},
 					{Match: "task.**", Metrics: []router.Metric{{Name: "sextant.tasks.total", Type: router.MetricTypeCounter,
 						Description: "Task events by name", Labels: map[string]string{"event": "event_name"}}}},
@@ -195,6 +195,7 @@ func TestValid(t *testing.T) {
 							Buckets: []float64{1, 10, 100}},
 					}},
 				}},
+				Traces:    def.Traces,
 				Exporters: map[string]exporters.Config{"prometheus": &promConfig{TranslationStrategy: "NoUTF8EscapingWithSuffixes"}},
 			}, c)
 		}},

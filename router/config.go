@@ -35,6 +35,8 @@ type Route struct {
 	// "*" (or any path.Match pattern) matches within one segment and a "**"
 	// segment matches any number of segments, so "step.*" matches
 	// step.claimed but not step.a.b, and "**" matches every event.
+	// Alternatives in braces around the whole pattern match what any of
+	// them matches: "{task.completed,task.failed}".
 	Match string `yaml:"match"`
 	// When narrows the route to events whose fields equal the given values,
 	// compared as text: strings as they are, ints in decimal, bools as true
@@ -378,6 +380,11 @@ func matchCatalog(pattern string) ([]events.Schema, error) {
 	p, err := compilePattern(pattern)
 	if err != nil {
 		return nil, err
+	}
+	for _, a := range p.alts { // each alternative must match something: a typo would route nothing
+		if _, err := matchCatalog(a.text); err != nil {
+			return nil, err
+		}
 	}
 	var out []events.Schema
 	for _, s := range events.Catalog() {

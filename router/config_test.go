@@ -161,6 +161,8 @@ func TestSpanRulesValidate(t *testing.T) {
 			want: []string{`spans[0].status.code: must be ok, error or unset, got "fine"`, `spans[1].status.error: list the values of "result" that mean error`, "spans[2].status: set code or field, not both", `spans[2].status.message: event "step.completed" has no field "why"`, "spans[3].status: set code (ok, error or unset) or field"}},
 		{name: "tracing section", cfg: router.Config{Traces: router.TraceConfig{SampleRatio: &bad, MaxOpenSpans: -1, OpenSpanTTL: -1, SensitiveKeys: []string{" "}}, Routes: []router.Route{start}},
 			want: []string{"traces.sample_ratio: must be from 0 to 1", "traces.max_open_spans: must not be negative", "traces.open_span_ttl: must not be negative", "traces.sensitive_keys[0]: must not be empty"}},
+		{name: "alternative with a typo", cfg: router.Config{Routes: []router.Route{start, {Match: "{task.completed,task.complete}", Spans: []router.SpanRule{{End: "task", Key: "task_uuid"}}}}},
+			want: []string{`routes[1].match: unknown event "task.complete"`}},
 		{name: "route with neither", cfg: router.Config{Routes: []router.Route{{Match: events.StepEnqueued}}},
 			want: []string{"routes[0].metrics: a route needs at least one metric or span rule"}},
 	}

@@ -33,6 +33,10 @@ func TestPatternMatch(t *testing.T) {
 		{"a.**.z", "a.z", true},
 		{"a.**.z", "a.b.c.z", true},
 		{"a.**.z", "a.b.c.y", false},
+		{"{task.completed,task.failed}", "task.failed", true},
+		{"{task.completed, step.*}", "step.claimed", true},
+		{"{task.completed,task.failed}", "task.cancelled", false},
+		{"{task.completed}", "task.completed", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pattern+"~"+tt.name, func(t *testing.T) {
@@ -46,7 +50,7 @@ func TestPatternMatch(t *testing.T) {
 
 func TestCompilePatternErrors(t *testing.T) {
 	t.Parallel()
-	for _, bad := range []string{"", "a..b", ".a", "a.", "a.**x", "a.[", `a.\`} {
+	for _, bad := range []string{"", "a..b", ".a", "a.", "a.**x", "a.[", `a.\`, "{a,}", "{}", "{a,{b}}", "a.{b,c}", "{a.b", "a,b"} {
 		_, err := compilePattern(bad)
 		require.Error(t, err, "pattern %q", bad)
 	}

@@ -104,7 +104,7 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 
 // serviceFlags are the flags run and demo share.
 type serviceFlags struct {
-	config, listen, logLevel *string
+	config, listen, logLevel, traces *string
 }
 
 func addServiceFlags(fs *flag.FlagSet, defaultLevel string) serviceFlags {
@@ -112,6 +112,7 @@ func addServiceFlags(fs *flag.FlagSet, defaultLevel string) serviceFlags {
 		config:   fs.String("config", "", "configuration `FILE` (default: the embedded default)"),
 		listen:   fs.String("listen", "", "HTTP listen `ADDR` (overrides server.listen)"),
 		logLevel: fs.String("log-level", defaultLevel, "log `LEVEL` on stderr: debug, info, warn or error"),
+		traces:   fs.String("traces", "", "span `EXPORTER`: otlp, stdout, file:PATH or none (overrides traces.exporter and OTEL_TRACES_EXPORTER)"),
 	}
 }
 
@@ -128,6 +129,11 @@ func startService(ctx context.Context, f serviceFlags, stderr io.Writer) (*servi
 	}
 	if *f.listen != "" {
 		cfg.Server.Listen = *f.listen
+	}
+	if *f.traces != "" {
+		if err := cfg.Traces.ApplyFlag(*f.traces); err != nil {
+			return nil, nil, usageError{fmt.Errorf("--traces: %w", err)}
+		}
 	}
 	svc, err := newService(ctx, cfg, logger)
 	if err != nil {

@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"maps"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -16,14 +18,13 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/resource"
 
 	"github.com/sextant-telemetry/sextant/config"
 	"github.com/sextant-telemetry/sextant/events"
 	"github.com/sextant-telemetry/sextant/events/bus"
 	"github.com/sextant-telemetry/sextant/exporters"
+	"github.com/sextant-telemetry/sextant/exporters/traces"
 	"github.com/sextant-telemetry/sextant/lifecycle"
 	"github.com/sextant-telemetry/sextant/router"
 )
@@ -41,6 +42,7 @@ type service struct {
 	metrics    http.Handler // the Prometheus exposition
 	snapshot   *sdkmetric.ManualReader
 	mp         *sdkmetric.MeterProvider
+	spans      *traces.Pipeline // exports the router's spans; never nil once built
 	busPub     message.Publisher  // where the bus publisher writes batches
 	busSub     message.Subscriber // where the router reads them
 	closeBus   func() error
@@ -75,13 +77,17 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 // newService builds every part from cfg without starting anything.
 func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*service, error) {
 	s := &service{cfg: cfg, logger: logger, snapshot: sdkmetric.NewManualReader(), statsStop: make(chan struct{})}
+	res, err := serviceResource(ctx)
+	if err != nil {
+		return nil, err
+	}
 	opts := []sdkmetric.Option{
 		sdkmetric.WithReader(s.snapshot),
 		// The router enforces per-metric series limits itself and counts
 		// what overflows; the SDK's own limit (2000) would collapse series
 		// silently before ours.
 		sdkmetric.WithCardinalityLimit(0),
-		sdkmetric.WithResource(resource.NewSchemaless(attribute.String("service.name", "sextant"), attribute.String("service.version", Version))),
+		sdkmetric.WithResource(res),
 	}
 	byType := map[string]exporters.Factory{}
 	for _, f := range factories() {
@@ -105,6 +111,12 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 		}
 	}
 	s.mp = sdkmetric.NewMeterProvider(opts...)
+	spans, err := traces.New(ctx, cfg.Traces, traces.Settings{Logger: logger.With("component", "traces"), MeterProvider: s.mp})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("traces: %w", err), s.Shutdown(ctx))
+	}
+	s.spans = spans
+	applySamplerEnv(&cfg.Router.Traces, os.Getenv, logger)
 	if err := s.openBus(ctx); err != nil {
 		return nil, errors.Join(err, s.Shutdown(ctx))
 	}
@@ -125,6 +137,10 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 		Logger:        logger.With("component", "router"),
 		Source:        router.Source{Subscriber: s.busSub, Topics: partitionTopics(cfg.Bus)},
 		CloseTimeout:  shutdownTimeout,
+		Resource:      res,
+	}
+	if spans.Enabled() {
+		set.SpanProcessor = spans
 	}
 	if s.pg != nil { // only a durable bus has somewhere to keep what cannot be routed
 		set.Poison, set.PoisonTopic = s.pg.Publisher(), cfg.Bus.PoisonTopic()
@@ -197,7 +213,8 @@ func (s *service) Start(ctx context.Context) error {
 		s.srvDone <- err
 	}()
 	s.ready.Store(true)
-	s.logger.Info("sextant started", "listen", s.Addr(), "routes", len(s.cfg.Router.Routes), "bus", s.cfg.Bus.Driver)
+	s.logger.Info("sextant started", "listen", s.Addr(), "routes", len(s.cfg.Router.Routes), "bus", s.cfg.Bus.Driver,
+		"opentelemetry_enabled", s.spans.Enabled(), "traces", s.spans.Description(), "exporters", slices.Sorted(maps.Keys(s.cfg.Exporters)))
 	return nil
 }
 
@@ -213,8 +230,11 @@ func (s *service) Addr() string {
 func (s *service) Publisher() *bus.Publisher { return s.pub }
 
 // Shutdown stops intake (HTTP), drains the bus into the router, stops the
-// router, and flushes and shuts down the exporters. It is safe to call more
-// than once; each step runs even if an earlier one failed.
+// router (which ends the spans still open and flushes every span to the
+// trace pipeline), flushes the metrics, then stops the span exporter and the
+// metric exporters: the order seed 002 arrived at, in which nothing is
+// lost to an exporter closed too early. It is safe to call more than once;
+// each step runs even if an earlier one failed.
 func (s *service) Shutdown(ctx context.Context) error {
 	if s.stopped.Swap(true) {
 		return nil
@@ -256,6 +276,9 @@ func (s *service) Shutdown(ctx context.Context) error {
 	}
 	if s.mp != nil {
 		errs = append(errs, s.mp.Shutdown(ctx))
+	}
+	if s.spans != nil {
+		errs = append(errs, s.spans.Shutdown(ctx))
 	}
 	errs = append(errs, s.shutdownComponents(ctx))
 	if err := errors.Join(errs...); err != nil {
@@ -338,7 +361,7 @@ func (s *service) writeHealth(w http.ResponseWriter, r *http.Request, detailed b
 	}
 	body["bus"] = busInfo
 	if detailed {
-		checks := map[string]any{"circuit_breakers": s.breakerHealth(), "subscribers": s.subscriberHealth()}
+		checks := map[string]any{"circuit_breakers": s.breakerHealth(), "subscribers": s.subscriberHealth(), "traces": s.traceHealth(st.Spans)}
 		if s.intake != nil {
 			st := s.intake.Stats()
 			checks["events_intake"] = map[string]any{"status": "healthy", "rejected": st.Rejected, "own_events_lost": st.EventsLost}
