@@ -193,7 +193,7 @@ func (r *Router) Route(ctx context.Context, e *events.Event) int {
 	if r.tr != nil {
 		if sbs := t.lookupSpans(e.Name); len(sbs) > 0 {
 			var sc trace.SpanContext
-			sc, matched = r.tr.handle(ctx, e, sbs, &r.missingFields)
+			sc, matched = r.tr.handle(e, sbs, &r.missingFields)
 			if sc.IsSampled() { // metrics recorded below carry it as their exemplar
 				ctx = trace.ContextWithSpanContext(ctx, sc)
 			}

@@ -3,9 +3,7 @@ package router
 import (
 	"context"
 	"encoding/binary"
-	"hash/fnv"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +12,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
@@ -142,16 +142,26 @@ type spanKey struct {
 
 // openSpan is a span waiting for its end event. Spans of one shard form a
 // list in the order they opened, which with one TTL is the order they
-// expire in.
+// expire in. Its fields after sc are guarded by its shard's lock.
 type openSpan struct {
-	key        spanKey
-	span       trace.Span
-	sc         trace.SpanContext
-	opened     time.Time // router clock
-	parent     *openSpan
+	key     spanKey
+	sc      trace.SpanContext
+	parent  trace.SpanContext // the parent's context, open or not (remote, from the event's envelope)
+	kind    trace.SpanKind
+	start   time.Time
+	attrs   []attribute.KeyValue // nil when not sampled
+	events  []sdktrace.Event
+	dropped int // span events past maxSpanEvents
+	opened  time.Time // router clock
+
+	up         *openSpan // the open parent, for cascading ends
 	kids       []*openSpan
 	prev, next *openSpan
 }
+
+// maxSpanEvents bounds the span events one span keeps, as the SDK's default
+// span limits do; the rest are counted in the span's dropped events.
+const maxSpanEvents = 128
 
 // spanShards is the number of independently locked parts of the open-span
 // table; a trace lives in one, so parents and children share a lock.
@@ -164,18 +174,32 @@ type spanShard struct {
 	_          [40]byte // keep shards on separate cache lines
 }
 
-// tracing is the router's span machinery: the tracer and the open spans.
+// fieldInfo is what the router knows of a field name: its attribute key (a
+// string that does not share an event batch's buffer) and whether it is
+// sensitive.
+type fieldInfo struct {
+	key       attribute.Key
+	sensitive bool
+}
+
+// tracing is the router's span machinery. It makes spans itself rather than
+// through the OpenTelemetry SDK's tracer: spans from events are records of
+// what already happened, with their own times, ids and parents, and the
+// SDK's tracer cost ten times the metrics path per event (docs/benchmarks.md).
+// Finished, sampled spans go to the span processor's OnEnd as read-only
+// spans; OnStart is never called.
 type tracing struct {
-	tp     *sdktrace.TracerProvider
-	tracer trace.Tracer
+	proc   sdktrace.SpanProcessor
+	res    *resource.Resource
+	scope  instrumentation.Scope
 	ttl    time.Duration
 	limit  int // per shard
 	redact []string
 	global float64
 	now    func() time.Time
+	fields map[string]fieldInfo // catalog field names, read-only
+	names  map[string]string    // catalog event names, interned
 	shards [spanShards]spanShard
-
-	sensitive sync.Map // field name → bool, memoised
 
 	started, recorded, recordedFromEnd, spanEvents atomic.Uint64
 	ended                                          [5]atomic.Uint64 // by endReasons index
@@ -194,7 +218,11 @@ const (
 )
 
 func newTracing(cfg TraceConfig, set Settings, now func() time.Time) *tracing {
-	t := &tracing{ttl: cfg.OpenSpanTTL, now: now, global: 1}
+	t := &tracing{proc: set.SpanProcessor, res: set.Resource, scope: instrumentation.Scope{Name: ScopeName},
+		ttl: cfg.OpenSpanTTL, now: now, global: 1, fields: map[string]fieldInfo{}, names: map[string]string{}}
+	if t.res == nil {
+		t.res = resource.Default()
+	}
 	if t.ttl == 0 {
 		t.ttl = DefaultOpenSpanTTL
 	}
@@ -216,103 +244,39 @@ func newTracing(cfg TraceConfig, set Settings, now func() time.Time) *tracing {
 	for i := range t.shards {
 		t.shards[i].open = map[spanKey]*openSpan{}
 	}
-	opts := []sdktrace.TracerProviderOption{
-		sdktrace.WithSpanProcessor(set.SpanProcessor),
-		sdktrace.WithIDGenerator(idGenerator{}),
-		sdktrace.WithSampler(sampler{global: t.global}),
+	for _, s := range events.Catalog() {
+		t.names[s.Name] = s.Name
+		for _, f := range s.Fields {
+			t.fields[f.Name] = fieldInfo{key: attribute.Key(f.Name), sensitive: t.sensitiveName(f.Name)}
+		}
 	}
-	if set.Resource != nil {
-		opts = append(opts, sdktrace.WithResource(set.Resource))
-	}
-	t.tp = sdktrace.NewTracerProvider(opts...)
-	t.tracer = t.tp.Tracer(ScopeName)
 	return t
 }
 
-// idsKey carries the ids of the span about to start to idGenerator, and
-// the ratio for sampler.
-type idsKey struct{}
-
-type spanIDs struct {
-	trace trace.TraceID
-	span  trace.SpanID
-	ratio float64 // < 0: the global ratio
-}
-
-// idGenerator makes a trace id from the correlation id and a span id from
-// the event that makes the span: the same event redelivered makes the same
-// span id, so a backend sees one span, not two.
-type idGenerator struct{}
-
-func (idGenerator) NewIDs(ctx context.Context) (trace.TraceID, trace.SpanID) {
-	if ids, ok := ctx.Value(idsKey{}).(*spanIDs); ok {
-		return ids.trace, ids.span
-	}
-	return randomTraceID(), randomSpanID()
-}
-
-func (idGenerator) NewSpanID(ctx context.Context, _ trace.TraceID) trace.SpanID {
-	if ids, ok := ctx.Value(idsKey{}).(*spanIDs); ok {
-		return ids.span
-	}
-	return randomSpanID()
-}
-
-func randomTraceID() (t trace.TraceID) {
-	binary.LittleEndian.PutUint64(t[:8], rand.Uint64())
-	binary.LittleEndian.PutUint64(t[8:], rand.Uint64()|1)
-	return t
-}
-
-func randomSpanID() (s trace.SpanID) {
-	binary.LittleEndian.PutUint64(s[:], rand.Uint64()|1)
-	return s
-}
-
-// deriveSpanID hashes an event id and a rule number into a span id.
+// deriveSpanID hashes an event id and a rule number (FNV-1a) into a span
+// id: the same event redelivered makes the same span id, so a backend sees
+// one span, not two.
 func deriveSpanID(id events.ID, rule uint32) trace.SpanID {
-	h := fnv.New64a()
-	h.Write(id[:])
-	var b [4]byte
-	binary.LittleEndian.PutUint32(b[:], rule)
-	h.Write(b[:])
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for _, b := range id {
+		h = (h ^ uint64(b)) * prime
+	}
+	for i := range 4 {
+		h = (h ^ uint64(byte(rule>>(8*i)))) * prime
+	}
 	var s trace.SpanID
-	binary.BigEndian.PutUint64(s[:], h.Sum64()|1) // never the invalid all-zero id
+	binary.BigEndian.PutUint64(s[:], h|1) // never the invalid all-zero id
 	return s
 }
 
-// sampler keeps a root span when its trace id falls within the ratio and a
-// child span when its parent was kept, so that a trace is whole or absent.
+// keepTrace decides by the trace id's random bits whether a root span is
+// kept at ratio; its children follow it, so a trace is whole or absent.
 //
 // The trace id is a UUIDv7 correlation id: its first 48 bits are a
 // timestamp and two bits of byte 8 are the variant, fixed. The decision
 // reads the 62 random bits after the variant; OpenTelemetry's
 // TraceIDRatioBased reads bytes 8–15 whole and would keep a skewed share.
-type sampler struct{ global float64 }
-
-func (s sampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
-	psc := trace.SpanContextFromContext(p.ParentContext)
-	if psc.IsValid() {
-		d := sdktrace.Drop
-		if psc.IsSampled() {
-			d = sdktrace.RecordAndSample
-		}
-		return sdktrace.SamplingResult{Decision: d, Tracestate: psc.TraceState()}
-	}
-	ratio := s.global
-	if ids, ok := p.ParentContext.Value(idsKey{}).(*spanIDs); ok && ids.ratio >= 0 {
-		ratio = ids.ratio
-	}
-	if keepTrace(p.TraceID, ratio) {
-		return sdktrace.SamplingResult{Decision: sdktrace.RecordAndSample}
-	}
-	return sdktrace.SamplingResult{Decision: sdktrace.Drop}
-}
-
-func (s sampler) Description() string { return "SextantCorrelationRatio" }
-
-// keepTrace decides by the trace id's random bits whether a trace is kept
-// at ratio.
 func keepTrace(id trace.TraceID, ratio float64) bool {
 	switch {
 	case ratio >= 1:
@@ -330,7 +294,7 @@ func (t *tracing) shard(id events.ID) *spanShard { return &t.shards[id[15]%spanS
 // handle applies the span rules bs to e and returns the span context the
 // event belongs to (the last span it touched) and whether any rule's when
 // let it through.
-func (t *tracing) handle(ctx context.Context, e *events.Event, bs []*spanBinding, missing *atomic.Uint64) (trace.SpanContext, bool) {
+func (t *tracing) handle(e *events.Event, bs []*spanBinding, missing *atomic.Uint64) (trace.SpanContext, bool) {
 	var sc trace.SpanContext
 	matched := false
 	var when *filter
@@ -349,11 +313,11 @@ func (t *tracing) handle(ctx context.Context, e *events.Event, bs []*spanBinding
 		var ok bool
 		switch b.op {
 		case opStart:
-			got, ok = t.start(ctx, b, e)
+			got, ok = t.start(b, e)
 		case opEnd:
-			got, ok = t.end(ctx, b, e)
+			got, ok = t.end(b, e)
 		case opRecord:
-			got, ok = t.record(ctx, b, e)
+			got, ok = t.record(b, e)
 		case opEvent:
 			got, ok = t.event(b, e)
 		}
@@ -368,7 +332,8 @@ func (t *tracing) handle(ctx context.Context, e *events.Event, bs []*spanBinding
 	return sc, matched
 }
 
-// keyText is the text of src in e, or false when e lacks the field.
+// keyText is the text of src in e, or false when e lacks the field. The
+// text may share e's batch buffer.
 func keyText(e *events.Event, src source) (string, bool) {
 	switch src.kind {
 	case srcCorrelationID:
@@ -403,56 +368,66 @@ func (sh *spanShard) findParent(e *events.Event, refs []parentRef) *openSpan {
 	return nil
 }
 
-// startCtx is the context a span starts in: its ids, and its parent or
-// none (whatever span the caller's ctx carried is not the event's).
-func startCtx(ctx context.Context, e *events.Event, b *spanBinding, parent trace.SpanContext) context.Context {
-	ids := &spanIDs{trace: trace.TraceID(e.CorrelationID), span: deriveSpanID(e.ID, b.idx), ratio: b.ratio}
-	return context.WithValue(trace.ContextWithSpanContext(ctx, parent), idsKey{}, ids)
+// newContext is the span context of a span that e makes through rule b,
+// under parent (invalid: a root, sampled by ratio).
+func newContext(e *events.Event, b *spanBinding, parent trace.SpanContext, global float64) trace.SpanContext {
+	ratio := global
+	if b.ratio >= 0 {
+		ratio = b.ratio
+	}
+	var flags trace.TraceFlags
+	switch {
+	case parent.IsValid():
+		flags = parent.TraceFlags() & trace.FlagsSampled
+	case keepTrace(trace.TraceID(e.CorrelationID), ratio):
+		flags = trace.FlagsSampled
+	}
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID(e.CorrelationID), SpanID: deriveSpanID(e.ID, b.idx), TraceFlags: flags})
 }
 
-func (t *tracing) start(ctx context.Context, b *spanBinding, e *events.Event) (trace.SpanContext, bool) {
+func (t *tracing) start(b *spanBinding, e *events.Event) (trace.SpanContext, bool) {
 	k, ok := keyText(e, b.key)
 	if !ok {
 		return trace.SpanContext{}, false
 	}
-	key := spanKey{name: b.name, trace: e.CorrelationID, key: strings.Clone(k)}
+	key := spanKey{name: b.name, trace: e.CorrelationID, key: k}
 	now := t.now()
 	sh := t.shard(e.CorrelationID)
 	sh.mu.Lock()
 	gone := sh.expire(now, t.ttl, nil)
 	if os := sh.open[key]; os != nil {
 		sh.mu.Unlock()
-		t.endGone(gone, now)
+		t.finishAll(gone, iExpired, now)
 		t.duplicateStart.Add(1)
 		return os.sc, true
 	}
-	parent := sh.findParent(e, b.parents)
+	up := sh.findParent(e, b.parents)
 	var psc trace.SpanContext
-	if parent != nil {
-		psc = parent.sc
+	if up != nil {
+		psc = up.sc
 	}
-	_, span := t.tracer.Start(startCtx(ctx, e, b, psc), b.name, trace.WithTimestamp(e.Time), trace.WithSpanKind(b.kind))
-	os := &openSpan{key: key, span: span, sc: span.SpanContext(), opened: now, parent: parent}
-	if parent != nil {
-		parent.kids = append(parent.kids, os)
+	key.key = strings.Clone(k)
+	os := &openSpan{key: key, sc: newContext(e, b, psc, t.global), parent: psc, kind: b.kind, start: e.Time, opened: now, up: up}
+	if up != nil {
+		up.kids = append(up.kids, os)
 	}
 	sh.push(os)
 	var evicted []*openSpan
 	if len(sh.open) > t.limit {
 		evicted = sh.popHead(nil)
 	}
+	if os.sc.IsSampled() {
+		os.attrs = t.attributes(e, b, nil)
+	}
 	sh.mu.Unlock()
 	t.started.Add(1)
 	t.openCount.Add(1)
-	if span.IsRecording() {
-		span.SetAttributes(t.attributes(e, b)...)
-	}
-	t.endGone(gone, now)
-	t.endAll(evicted, iEvicted, now, "open span limit (router.traces.max_open_spans) reached; ended without its end event")
+	t.finishAll(gone, iExpired, now)
+	t.finishAll(evicted, iEvicted, now)
 	return os.sc, true
 }
 
-func (t *tracing) end(ctx context.Context, b *spanBinding, e *events.Event) (trace.SpanContext, bool) {
+func (t *tracing) end(b *spanBinding, e *events.Event) (trace.SpanContext, bool) {
 	k, ok := keyText(e, b.key)
 	if !ok {
 		return trace.SpanContext{}, false
@@ -467,47 +442,33 @@ func (t *tracing) end(ctx context.Context, b *spanBinding, e *events.Event) (tra
 		closed = sh.detach(os, nil)
 	}
 	sh.mu.Unlock()
-	t.endGone(gone, now)
+	t.finishAll(gone, iExpired, now)
 	if os == nil {
 		if b.fromEnd != nil {
 			t.recordedFromEnd.Add(1)
-			return t.record(ctx, b.fromEnd, e)
+			return t.record(b.fromEnd, e)
 		}
 		t.unmatchedEnd.Add(1)
 		return trace.SpanContext{}, true
 	}
-	span := os.span
-	if span.IsRecording() {
-		span.SetAttributes(t.attributes(e, b)...)
-		if b.status != nil {
-			code, msg := b.status.decide(e)
-			span.SetStatus(code, msg)
-		}
-	}
-	end := endTime(span, e.Time)
-	// closed[0] is os; the rest are its open descendants.
+	// closed[0] is os; the rest are its open descendants, which end with it.
 	t.ended[iEndEvent].Add(1)
 	t.openCount.Add(-1)
-	span.End(trace.WithTimestamp(end))
+	end := notBefore(e.Time, os.start)
+	if os.sc.IsSampled() {
+		st := sdktrace.Status{}
+		if b.status != nil {
+			st.Code, st.Description = b.status.decide(e)
+		}
+		t.emit(os.finish(b.name, end, t.attributes(e, b, os.attrs), st, t))
+	}
 	for _, kid := range closed[1:] {
-		t.ended[iParentEnded].Add(1)
-		t.openCount.Add(-1)
-		kid.span.SetAttributes(EndReasonKey.String(EndParentEnded))
-		kid.span.End(trace.WithTimestamp(endTime(kid.span, end)))
+		t.finish(kid, iParentEnded, end)
 	}
 	return os.sc, true
 }
 
-// endTime keeps a span's end from preceding its start when clocks differ
-// between the processes that published its events.
-func endTime(span trace.Span, end time.Time) time.Time {
-	if ro, ok := span.(sdktrace.ReadOnlySpan); ok && end.Before(ro.StartTime()) {
-		return ro.StartTime()
-	}
-	return end
-}
-
-func (t *tracing) record(ctx context.Context, b *spanBinding, e *events.Event) (trace.SpanContext, bool) {
+func (t *tracing) record(b *spanBinding, e *events.Event) (trace.SpanContext, bool) {
 	d, ok := e.Attr(b.duration.field)
 	if !ok {
 		return trace.SpanContext{}, false
@@ -522,17 +483,17 @@ func (t *tracing) record(ctx context.Context, b *spanBinding, e *events.Event) (
 		}
 		sh.mu.Unlock()
 	}
-	_, span := t.tracer.Start(startCtx(ctx, e, b, psc), b.name, trace.WithTimestamp(e.Time.Add(-dur)), trace.WithSpanKind(b.kind))
-	if span.IsRecording() {
-		span.SetAttributes(t.attributes(e, b)...)
-		if b.status != nil {
-			code, msg := b.status.decide(e)
-			span.SetStatus(code, msg)
-		}
-	}
-	span.End(trace.WithTimestamp(e.Time))
+	sc := newContext(e, b, psc, t.global)
 	t.recorded.Add(1)
-	return span.SpanContext(), true
+	if sc.IsSampled() {
+		st := sdktrace.Status{}
+		if b.status != nil {
+			st.Code, st.Description = b.status.decide(e)
+		}
+		t.emit(&finishedSpan{name: b.name, sc: sc, parent: psc, kind: b.kind, start: e.Time.Add(-dur), end: e.Time,
+			attrs: t.attributes(e, b, nil), status: st, res: t.res, scope: t.scope})
+	}
+	return sc, true
 }
 
 func (t *tracing) event(b *spanBinding, e *events.Event) (trace.SpanContext, bool) {
@@ -543,16 +504,69 @@ func (t *tracing) event(b *spanBinding, e *events.Event) (trace.SpanContext, boo
 	sh := t.shard(e.CorrelationID)
 	sh.mu.Lock()
 	os := sh.open[spanKey{name: b.name, trace: e.CorrelationID, key: k}]
-	sh.mu.Unlock()
 	if os == nil {
+		sh.mu.Unlock()
 		t.unmatchedEvent.Add(1)
 		return trace.SpanContext{}, true
 	}
-	if os.span.IsRecording() {
-		os.span.AddEvent(e.Name, trace.WithTimestamp(e.Time), trace.WithAttributes(t.attributes(e, b)...))
+	if os.sc.IsSampled() {
+		if len(os.events) < maxSpanEvents {
+			name, ok := t.names[e.Name]
+			if !ok {
+				name = strings.Clone(e.Name)
+			}
+			os.events = append(os.events, sdktrace.Event{Name: name, Time: e.Time, Attributes: t.attributes(e, b, nil)})
+		} else {
+			os.dropped++
+		}
 	}
+	sc := os.sc
+	sh.mu.Unlock()
 	t.spanEvents.Add(1)
-	return os.sc, true
+	return sc, true
+}
+
+// notBefore keeps a span's end from preceding its start when clocks differ
+// between the processes that published its events.
+func notBefore(end, start time.Time) time.Time {
+	if end.Before(start) {
+		return start
+	}
+	return end
+}
+
+// emit hands a finished span to the span processor.
+func (t *tracing) emit(s *finishedSpan) { t.proc.OnEnd(s) }
+
+// finish builds the finished form of an open span.
+func (os *openSpan) finish(name string, end time.Time, attrs []attribute.KeyValue, st sdktrace.Status, t *tracing) *finishedSpan {
+	return &finishedSpan{name: name, sc: os.sc, parent: os.parent, kind: os.kind, start: os.start, end: end,
+		attrs: attrs, events: os.events, droppedEvents: os.dropped, status: st, res: t.res, scope: t.scope}
+}
+
+// finish ends an open span that did not get its end event, with an error
+// status unless the router is shutting down.
+func (t *tracing) finish(os *openSpan, reason int, at time.Time) {
+	t.ended[reason].Add(1)
+	t.openCount.Add(-1)
+	if !os.sc.IsSampled() {
+		return
+	}
+	st := sdktrace.Status{}
+	switch reason {
+	case iExpired:
+		st = sdktrace.Status{Code: codes.Error, Description: "no end event within the open span TTL (router.traces.open_span_ttl)"}
+	case iEvicted:
+		st = sdktrace.Status{Code: codes.Error, Description: "open span limit (router.traces.max_open_spans) reached; ended without its end event"}
+	}
+	attrs := append(os.attrs[:len(os.attrs):len(os.attrs)], EndReasonKey.String(endReasons[reason]))
+	t.emit(os.finish(os.key.name, notBefore(at, os.start), attrs, st, t))
+}
+
+func (t *tracing) finishAll(spans []*openSpan, reason int, at time.Time) {
+	for _, os := range spans {
+		t.finish(os, reason, at)
+	}
 }
 
 // decide returns the status an event gives a span.
@@ -571,63 +585,115 @@ func (s *statusRule) decide(e *events.Event) (codes.Code, string) {
 	return code, strings.Clone(msg)
 }
 
-// attributes returns the span attributes b takes from e, with sensitive
-// fields redacted. Strings are copied: an event's share its batch's buffer.
-func (t *tracing) attributes(e *events.Event, b *spanBinding) []attribute.KeyValue {
+// attributes appends to dst the span attributes b takes from e, sensitive
+// fields redacted. The event's strings share its batch's buffer, so they
+// are copied — all into one allocation.
+func (t *tracing) attributes(e *events.Event, b *spanBinding, dst []attribute.KeyValue) []attribute.KeyValue {
+	n := len(b.attrs)
 	if b.all {
-		kvs := make([]attribute.KeyValue, 0, len(e.Attrs))
-		for i := range e.Attrs {
-			a := &e.Attrs[i]
-			kvs = append(kvs, t.attr(attribute.Key(strings.Clone(a.Key)), a.Key, a.Value))
-		}
-		return kvs
+		n = len(e.Attrs)
 	}
-	kvs := make([]attribute.KeyValue, 0, len(b.attrs))
-	for _, a := range b.attrs {
-		switch a.src.kind {
-		case srcCorrelationID:
-			kvs = append(kvs, a.key.String(e.CorrelationID.String()))
-		case srcEventName:
-			kvs = append(kvs, a.key.String(e.Name))
-		case srcAttr:
-			if v, ok := e.Attr(a.src.field); ok {
-				kvs = append(kvs, t.attr(a.key, a.src.field, v))
+	if n == 0 {
+		return dst
+	}
+	out := make([]attribute.KeyValue, len(dst), len(dst)+n)
+	copy(out, dst)
+	size := 0
+	if b.all {
+		for i := range e.Attrs {
+			if v := e.Attrs[i].Value; v.Kind() == events.KindString {
+				size += len(v.Str())
+			}
+		}
+	} else {
+		for _, a := range b.attrs {
+			if v, ok := e.Attr(a.src.field); ok && v.Kind() == events.KindString {
+				size += len(v.Str())
 			}
 		}
 	}
-	return kvs
-}
-
-func (t *tracing) attr(key attribute.Key, field string, v events.Value) attribute.KeyValue {
-	if t.isSensitive(field) {
-		return key.String(Redacted)
+	var sb strings.Builder
+	sb.Grow(size)
+	type pending struct {
+		at       int // index in out
+		from, to int // in sb
 	}
-	switch v.Kind() {
-	case events.KindInt:
-		return key.Int64(v.Int64())
-	case events.KindFloat:
-		return key.Float64(v.Float64())
-	case events.KindBool:
-		return key.Bool(v.Bool())
-	}
-	return key.String(strings.Clone(v.Str()))
-}
-
-// isSensitive reports whether a field name contains a sensitive key.
-func (t *tracing) isSensitive(field string) bool {
-	if v, ok := t.sensitive.Load(field); ok {
-		return v.(bool)
-	}
-	lower := strings.ToLower(field)
-	hit := false
-	for _, k := range t.redact {
-		if strings.Contains(lower, k) {
-			hit = true
-			break
+	var strs [16]pending
+	ps := strs[:0]
+	for i := 0; ; i++ {
+		var key attribute.Key
+		var v events.Value
+		sensitive := false
+		if b.all {
+			if i == len(e.Attrs) {
+				break
+			}
+			a := &e.Attrs[i]
+			v = a.Value
+			if fi, ok := t.fields[a.Key]; ok {
+				key, sensitive = fi.key, fi.sensitive
+			} else {
+				key, sensitive = attribute.Key(strings.Clone(a.Key)), t.sensitiveName(a.Key)
+			}
+		} else {
+			if i == len(b.attrs) {
+				break
+			}
+			a := &b.attrs[i]
+			key = a.key
+			switch a.src.kind {
+			case srcCorrelationID:
+				out = append(out, key.String(e.CorrelationID.String()))
+				continue
+			case srcEventName:
+				out = append(out, key.String(strings.Clone(e.Name)))
+				continue
+			}
+			var ok bool
+			if v, ok = e.Attr(a.src.field); !ok {
+				continue
+			}
+			sensitive = t.isSensitive(a.src.field)
+		}
+		switch {
+		case sensitive:
+			out = append(out, key.String(Redacted))
+		case v.Kind() == events.KindInt:
+			out = append(out, key.Int64(v.Int64()))
+		case v.Kind() == events.KindFloat:
+			out = append(out, key.Float64(v.Float64()))
+		case v.Kind() == events.KindBool:
+			out = append(out, key.Bool(v.Bool()))
+		default:
+			from := sb.Len()
+			sb.WriteString(v.Str())
+			ps = append(ps, pending{at: len(out), from: from, to: sb.Len()})
+			out = append(out, attribute.KeyValue{Key: key})
 		}
 	}
-	t.sensitive.Store(strings.Clone(field), hit)
-	return hit
+	all := sb.String()
+	for _, p := range ps {
+		out[p.at].Value = attribute.StringValue(all[p.from:p.to])
+	}
+	return out
+}
+
+// isSensitive reports whether a field's value must not leave the router.
+func (t *tracing) isSensitive(field string) bool {
+	if fi, ok := t.fields[field]; ok {
+		return fi.sensitive
+	}
+	return t.sensitiveName(field)
+}
+
+func (t *tracing) sensitiveName(field string) bool {
+	lower := strings.ToLower(field)
+	for _, k := range t.redact {
+		if strings.Contains(lower, k) {
+			return true
+		}
+	}
+	return false
 }
 
 // push appends os to the shard. The caller holds sh.mu.
@@ -646,11 +712,11 @@ func (sh *spanShard) push(os *openSpan) {
 // parent's children, and appends them to out, os first. The caller holds
 // sh.mu.
 func (sh *spanShard) detach(os *openSpan, out []*openSpan) []*openSpan {
-	if p := os.parent; p != nil {
+	if p := os.up; p != nil {
 		if i := slices.Index(p.kids, os); i >= 0 {
 			p.kids = slices.Delete(p.kids, i, i+1)
 		}
-		os.parent = nil
+		os.up = nil
 	}
 	return sh.remove(os, out)
 }
@@ -670,7 +736,7 @@ func (sh *spanShard) remove(os *openSpan, out []*openSpan) []*openSpan {
 	os.prev, os.next = nil, nil
 	out = append(out, os)
 	for _, kid := range os.kids {
-		kid.parent = nil
+		kid.up = nil
 		out = sh.remove(kid, out)
 	}
 	os.kids = nil
@@ -692,28 +758,10 @@ func (sh *spanShard) expire(now time.Time, ttl time.Duration, out []*openSpan) [
 func (sh *spanShard) popHead(out []*openSpan) []*openSpan {
 	os := sh.head
 	for _, kid := range os.kids {
-		kid.parent = nil
+		kid.up = nil
 	}
 	os.kids = nil
 	return sh.detach(os, out)
-}
-
-func (t *tracing) endGone(gone []*openSpan, now time.Time) {
-	t.endAll(gone, iExpired, now, "no end event within the open span TTL (router.traces.open_span_ttl)")
-}
-
-// endAll ends spans that did not get their end event, with an error status
-// unless the router is shutting down.
-func (t *tracing) endAll(spans []*openSpan, reason int, now time.Time, msg string) {
-	for _, os := range spans {
-		t.ended[reason].Add(1)
-		t.openCount.Add(-1)
-		os.span.SetAttributes(EndReasonKey.String(endReasons[reason]))
-		if reason != iShutdown {
-			os.span.SetStatus(codes.Error, msg)
-		}
-		os.span.End(trace.WithTimestamp(endTime(os.span, now)))
-	}
 }
 
 // sweep ends every span past its TTL.
@@ -724,12 +772,12 @@ func (t *tracing) sweep() {
 		sh.mu.Lock()
 		gone := sh.expire(now, t.ttl, nil)
 		sh.mu.Unlock()
-		t.endGone(gone, now)
+		t.finishAll(gone, iExpired, now)
 	}
 }
 
 // closeAll ends every open span (the router is shutting down) and flushes
-// them to the span processor's exporter.
+// the span processor.
 func (t *tracing) closeAll(ctx context.Context) error {
 	now := t.now()
 	for i := range t.shards {
@@ -740,10 +788,50 @@ func (t *tracing) closeAll(ctx context.Context) error {
 			all = sh.detach(sh.head, all)
 		}
 		sh.mu.Unlock()
-		t.endAll(all, iShutdown, now, "")
+		t.finishAll(all, iShutdown, now)
 	}
-	return t.tp.ForceFlush(ctx)
+	return t.proc.ForceFlush(ctx)
 }
+
+// finishedSpan is a span the router made, in the form span processors and
+// exporters read. Embedding the interface satisfies its unexported method,
+// as the SDK's own tracetest.SpanStub does; every exported method is
+// defined here.
+type finishedSpan struct {
+	sdktrace.ReadOnlySpan
+	name          string
+	sc, parent    trace.SpanContext
+	kind          trace.SpanKind
+	start, end    time.Time
+	attrs         []attribute.KeyValue
+	events        []sdktrace.Event
+	droppedEvents int
+	status        sdktrace.Status
+	res           *resource.Resource
+	scope         instrumentation.Scope
+}
+
+func (s *finishedSpan) Name() string                                { return s.name }
+func (s *finishedSpan) SpanContext() trace.SpanContext              { return s.sc }
+func (s *finishedSpan) Parent() trace.SpanContext                   { return s.parent }
+func (s *finishedSpan) SpanKind() trace.SpanKind                    { return s.kind }
+func (s *finishedSpan) StartTime() time.Time                        { return s.start }
+func (s *finishedSpan) EndTime() time.Time                          { return s.end }
+func (s *finishedSpan) Attributes() []attribute.KeyValue            { return s.attrs }
+func (s *finishedSpan) Links() []sdktrace.Link                      { return nil }
+func (s *finishedSpan) Events() []sdktrace.Event                    { return s.events }
+func (s *finishedSpan) Status() sdktrace.Status                     { return s.status }
+func (s *finishedSpan) InstrumentationScope() instrumentation.Scope { return s.scope }
+func (s *finishedSpan) Resource() *resource.Resource                { return s.res }
+func (s *finishedSpan) DroppedAttributes() int                      { return 0 }
+func (s *finishedSpan) DroppedLinks() int                           { return 0 }
+func (s *finishedSpan) DroppedEvents() int                          { return s.droppedEvents }
+func (s *finishedSpan) ChildSpanCount() int                         { return 0 }
+
+// InstrumentationLibrary is the deprecated form of InstrumentationScope.
+//
+//nolint:staticcheck // part of the interface
+func (s *finishedSpan) InstrumentationLibrary() instrumentation.Library { return s.scope }
 
 // SpanStats counts what the router did to traces.
 type SpanStats struct {

@@ -253,6 +253,12 @@ func (h *eventsAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusUnsupportedMediaType, "%v", err)
 		return
 	}
+	parent, err := requestParent(r.Header)
+	if err != nil {
+		h.logger.Debug("events refused", "reason", "bad_traceparent")
+		h.fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
 	if r.ContentLength > maxEventsBody {
 		h.fail(w, http.StatusRequestEntityTooLarge, "request body of %d bytes exceeds the limit of %d bytes (8 MiB): split the events into several requests", r.ContentLength, maxEventsBody)
 		return
@@ -271,7 +277,37 @@ func (h *eventsAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, err)
 		return
 	}
+	if parent.IsValid() {
+		for i := range evs {
+			if !evs[i].Parent.IsValid() {
+				evs[i].Parent = parent
+			}
+		}
+	}
 	h.publish(w, r, evs)
+}
+
+// headerTraceParent is the W3C Trace Context request header.
+const headerTraceParent = "traceparent"
+
+// requestParent parses the request's traceparent header, which applies to
+// every event of the request without a "traceparent" of its own. It returns
+// the zero TraceParent when there is none, and an error naming the header
+// when it is malformed or repeated (the specification allows one).
+func requestParent(h http.Header) (events.TraceParent, error) {
+	vals := h.Values(headerTraceParent)
+	switch len(vals) {
+	case 0:
+		return events.TraceParent{}, nil
+	case 1:
+	default:
+		return events.TraceParent{}, fmt.Errorf("%d %s headers: send at most one", len(vals), headerTraceParent)
+	}
+	tp, err := events.ParseTraceParent(vals[0])
+	if err != nil {
+		return events.TraceParent{}, fmt.Errorf("bad %s header %q: %w", headerTraceParent, vals[0], err)
+	}
+	return tp, nil
 }
 
 // refuse answers a request whose body decodeEvents refused; nothing was published.

@@ -397,6 +397,164 @@ func TestEventsHandlerDecodesTheEnvelope(t *testing.T) {
 	require.Equal(t, uint16(1), got[1].SchemaVersion)
 }
 
+// TestEventsHandlerTraceParent: the request's traceparent header applies to
+// every event without a "traceparent" of its own; a malformed or repeated
+// header refuses the request with 400, naming the header, and publishes
+// nothing.
+func TestEventsHandlerTraceParent(t *testing.T) {
+	t.Parallel()
+	const (
+		header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+		own    = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+	)
+	mustParse := func(s string) events.TraceParent {
+		tp, err := events.ParseTraceParent(s)
+		require.NoError(t, err)
+		return tp
+	}
+	withOwn := func(ns string) string {
+		e := ok(ns)
+		return e[:len(e)-1] + `,"traceparent":"` + own + `"}`
+	}
+	tests := []struct {
+		name        string
+		contentType string // default application/json
+		headers     []string
+		body        string
+
+		wantCode    int
+		wantError   string
+		wantParents []string // per published event; "" for none
+	}{
+		{
+			name: "no header, no traceparent", body: "[" + ok("a") + "," + ok("b") + "]",
+			wantCode: http.StatusAccepted, wantParents: []string{"", ""},
+		},
+		{
+			name: "header applies to every event", headers: []string{header}, body: "[" + ok("a") + "," + ok("b") + "]",
+			wantCode: http.StatusAccepted, wantParents: []string{header, header},
+		},
+		{
+			name: "an event's own traceparent wins", headers: []string{header}, body: "[" + ok("a") + "," + withOwn("b") + "," + ok("c") + "]",
+			wantCode: http.StatusAccepted, wantParents: []string{header, own, header},
+		},
+		{
+			name: "own traceparent without a header", body: "[" + withOwn("a") + "," + ok("b") + "]",
+			wantCode: http.StatusAccepted, wantParents: []string{own, ""},
+		},
+		{
+			name: "ndjson", contentType: mediaNDJSON, headers: []string{header}, body: ok("a") + "\n" + withOwn("b") + "\n",
+			wantCode: http.StatusAccepted, wantParents: []string{header, own},
+		},
+		{
+			name: "higher version header", headers: []string{"cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future"}, body: ok("a"),
+			wantCode: http.StatusAccepted, wantParents: []string{header},
+		},
+		{
+			name: "malformed header", headers: []string{"00-4bf92f3577b34da6a3ce929d0e0e4736"}, body: ok("a"),
+			wantCode:  http.StatusBadRequest,
+			wantError: `bad traceparent header "00-4bf92f3577b34da6a3ce929d0e0e4736": invalid traceparent: 35 characters, want 55`,
+		},
+		{
+			name: "upper-case header", headers: []string{strings.ToUpper(header)}, body: ok("a"),
+			wantCode: http.StatusBadRequest, wantError: `bad traceparent header "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01": invalid traceparent: trace id`,
+		},
+		{
+			name: "zero span id", headers: []string{"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"}, body: ok("a"),
+			wantCode: http.StatusBadRequest, wantError: "invalid traceparent: span id: all zeros",
+		},
+		{
+			name: "empty header", headers: []string{""}, body: ok("a"),
+			wantCode: http.StatusBadRequest, wantError: `bad traceparent header "": invalid traceparent: empty`,
+		},
+		{
+			name: "two headers", headers: []string{header, header}, body: ok("a"),
+			wantCode: http.StatusBadRequest, wantError: "2 traceparent headers: send at most one",
+		},
+		{
+			name: "bad header beats a bad body", headers: []string{"nope"}, body: "{",
+			wantCode: http.StatusBadRequest, wantError: `bad traceparent header "nope"`,
+		},
+		{
+			name: "invalid own traceparent", headers: []string{header},
+			body:     "[" + ok("a") + "," + strings.Replace(withOwn("b"), own, "00-zz", 1) + "]",
+			wantCode: http.StatusUnprocessableEntity,
+			wantError: `1 of 2 events are invalid; none was published: events[1]: event step.completed: traceparent: invalid traceparent: ` +
+				`5 characters, want 55`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			pub := &fakePublisher{}
+			ct := tt.contentType
+			if ct == "" {
+				ct = mediaJSON
+			}
+			req := httptest.NewRequest(http.MethodPost, "/events", strings.NewReader(tt.body))
+			req.Header.Set("Content-Type", ct)
+			for _, v := range tt.headers {
+				req.Header.Add("Traceparent", v)
+			}
+			rec := httptest.NewRecorder()
+			eventsHandler(pub, slog.New(slog.DiscardHandler)).ServeHTTP(rec, req)
+			var reply eventsReply
+			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &reply), "%s", rec.Body)
+			require.Equal(t, tt.wantCode, rec.Code, "%+v", reply)
+			require.Contains(t, reply.Error, tt.wantError)
+			got := pub.events()
+			if tt.wantCode >= 400 {
+				require.Zero(t, pub.calls, "a refused request publishes nothing")
+				return
+			}
+			require.Len(t, got, len(tt.wantParents))
+			for i, want := range tt.wantParents {
+				if want == "" {
+					require.Zero(t, got[i].Parent, "event %d", i)
+					continue
+				}
+				require.Equal(t, mustParse(want), got[i].Parent, "event %d", i)
+			}
+		})
+	}
+}
+
+// TestEventsHandlerTraceParentReachesTheBus: through the real bus publisher,
+// the header's trace context is in the decoded batch; an event's own
+// traceparent is kept.
+func TestEventsHandlerTraceParentReachesTheBus(t *testing.T) {
+	t.Parallel()
+	cfg := bus.NewDefaultConfig()
+	mem := bus.NewMemory(watermill.NopLogger{})
+	defer func() { require.NoError(t, mem.Close()) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := collectBus(t, ctx, mem, cfg.Topic)
+	pub, err := bus.NewPublisher(mem, cfg)
+	require.NoError(t, err)
+	srv := httptest.NewServer(eventsHandler(pub, slog.New(slog.DiscardHandler)))
+	defer srv.Close()
+
+	const header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	own := `,"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"}`
+	b := ok("b")
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/events", strings.NewReader(ok("a")+"\n"+b[:len(b)-1]+own+"\n"))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", mediaNDJSON)
+	req.Header.Set("traceparent", header)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	require.NoError(t, pub.Close(ctx))
+
+	cancel()
+	evs := <-got
+	require.Equal(t, []string{"a", "b"}, namespaces(evs))
+	require.Equal(t, header, evs[0].Parent.String())
+	require.Equal(t, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00", evs[1].Parent.String())
+}
+
 func TestEventsHandlerTooManyProblems(t *testing.T) {
 	t.Parallel()
 	bad := stepCompleted("x", []string{"namespace"}, nil)

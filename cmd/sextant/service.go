@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"maps"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -42,7 +42,7 @@ type service struct {
 	metrics    http.Handler // the Prometheus exposition
 	snapshot   *sdkmetric.ManualReader
 	mp         *sdkmetric.MeterProvider
-	spans      *traces.Pipeline // exports the router's spans; never nil once built
+	spans      *traces.Pipeline   // exports the router's spans; never nil once built
 	busPub     message.Publisher  // where the bus publisher writes batches
 	busSub     message.Subscriber // where the router reads them
 	closeBus   func() error
