@@ -188,3 +188,53 @@ func names(ss []otlptest.Span) []string {
 	}
 	return out
 }
+
+// TestTracesFollowOTelEnvironment drives the trace export with the standard
+// OpenTelemetry variables alone, and checks their precedence: the flag over
+// the environment, the environment's sampler when the configuration sets
+// none.
+func TestTracesFollowOTelEnvironment(t *testing.T) {
+	recv := otlptest.NewHTTPReceiver(t)
+	t.Setenv("OTEL_TRACES_EXPORTER", "otlp")
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", recv.URL())
+	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=acme")
+	t.Setenv("OTEL_SERVICE_NAME", "billing-router")
+	demo := func(t *testing.T, args ...string) string {
+		t.Helper()
+		var stdout, stderr lockedBuffer
+		err := run(context.Background(), append([]string{"demo", "--tasks", "3", "--exit", "--listen", "127.0.0.1:0", "--log-level", "info"}, args...), &stdout, &stderr)
+		require.NoError(t, err, "stderr:\n%s", stderr.String())
+		return stderr.String()
+	}
+	t.Run("environment", func(t *testing.T) {
+		recv.Reset()
+		logs := demo(t)
+		spans := recv.Spans()
+		require.NotEmpty(t, spans)
+		for _, s := range spans {
+			require.Equal(t, "billing-router", s.Resource["service.name"])
+		}
+		require.Equal(t, []string{"acme"}, recv.Headers()["x-tenant"])
+		require.Contains(t, logs, `"opentelemetry_enabled":true`, "the start-up line says traces are on")
+	})
+	t.Run("flag wins", func(t *testing.T) {
+		recv.Reset()
+		logs := demo(t, "--traces", "none")
+		require.Empty(t, recv.Spans())
+		require.Contains(t, logs, `"opentelemetry_enabled":false`)
+	})
+	t.Run("sampler", func(t *testing.T) {
+		recv.Reset()
+		t.Setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+		t.Setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+		demo(t)
+		require.Empty(t, recv.Spans(), "ratio 0 keeps no trace")
+	})
+	t.Run("bad flag", func(t *testing.T) {
+		var stdout, stderr lockedBuffer
+		err := run(context.Background(), []string{"demo", "--tasks", "1", "--exit", "--traces", "jaeger"}, &stdout, &stderr)
+		require.Error(t, err)
+		require.Contains(t, err.Error(), "--traces")
+	})
+}
