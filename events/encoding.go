@@ -8,29 +8,39 @@ import (
 	"time"
 )
 
-// The wire format of a batch, version 1 (all integers are varints unless
+// The wire format of a batch, version 2 (all integers are varints unless
 // noted; strings are a uvarint length then bytes):
 //
-//	batch  = 'S' 'X' version(byte=1) count(uvarint) event*count
+//	batch  = 'S' 'X' version(byte=2) count(uvarint) event*count
 //	event  = name id(16 bytes) correlation(16 bytes) unixnano(varint; the
 //	         zero Time, whose UnixNano is undefined, is math.MinInt64)
-//	         schema_version(uvarint) nattrs(uvarint) attr*nattrs
+//	         schema_version(uvarint) nattrs(uvarint) attr*nattrs parent
 //	attr   = key kind(byte) value
 //	value  = string | int(varint) | float(8 bytes little-endian) | bool(byte)
+//	parent = 0 (no parent) | 1 trace_id(16 bytes) span_id(8 bytes) flags(byte)
+//
+// Version 1 is the same without parent. A present parent has non-zero trace
+// and span ids; an invalid Event.Parent is written as no parent.
 //
 // It is compact (a typical lifecycle event is 150–200 bytes) and needs no
-// reflection to encode or decode. A decoder rejects a version it does not know.
+// reflection to encode or decode. The encoder writes version 2; the decoder
+// reads versions 1 and 2, so batches written by an older publisher (or
+// inserted by hand) still route, and rejects any other version.
 const (
 	wireMagic0  = 'S'
 	wireMagic1  = 'X'
-	WireVersion = 1
+	WireVersion = 2
 )
 
+// wireVersionNoParent is the oldest version DecodeBatch reads: events
+// without a parent.
+const wireVersionNoParent = 1
+
 // minEventSize is the fewest bytes an encoded event takes (a one-byte name,
-// two ids, time, version, attribute count); it bounds the count a decoder
-// believes, so that a corrupt count cannot make it allocate far more than
-// the payload's size.
-const minEventSize = 2 + 32 + 1 + 1 + 1
+// two ids, time, version, attribute count, parent byte); it bounds the count
+// a decoder believes, so that a corrupt count cannot make it allocate far
+// more than the payload's size. Version 1 events are a byte shorter.
+const minEventSize = 2 + 32 + 1 + 1 + 1 + 1
 
 // MaxBatchEvents bounds the event count a decoder accepts in one batch, so a
 // corrupt count cannot make it allocate without bound.
@@ -68,7 +78,13 @@ func AppendEvent(b []byte, e *Event) []byte {
 			b = append(b, byte(a.Value.num))
 		}
 	}
-	return b
+	if !e.Parent.IsValid() {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	b = append(b, e.Parent.TraceID[:]...)
+	b = append(b, e.Parent.SpanID[:]...)
+	return append(b, e.Parent.Flags)
 }
 
 // EncodeBatch returns the wire form of evs as one batch.
@@ -107,8 +123,9 @@ func DecodeBatch(payload []byte, dst []Event) ([]Event, error) {
 	if len(d.s) < 3 || d.s[0] != wireMagic0 || d.s[1] != wireMagic1 {
 		return dst, fmt.Errorf("%w: not a Sextant event batch (bad magic)", ErrDecode)
 	}
-	if v := d.s[2]; v != WireVersion {
-		return dst, fmt.Errorf("%w: wire version %d, this build reads version %d", ErrDecode, v, WireVersion)
+	d.version = d.s[2]
+	if d.version != wireVersionNoParent && d.version != WireVersion {
+		return dst, fmt.Errorf("%w: wire version %d, this build reads versions %d and %d", ErrDecode, d.version, wireVersionNoParent, WireVersion)
 	}
 	d.off = 3
 	count, ok := d.uvarint()
@@ -117,7 +134,11 @@ func DecodeBatch(payload []byte, dst []Event) ([]Event, error) {
 	}
 	// Reserve only what the payload can hold, so that a corrupt count
 	// cannot make the decoder allocate far beyond the payload's size.
-	reserve := min(int(count), (len(d.s)-d.off)/minEventSize)
+	minSize := minEventSize
+	if d.version == wireVersionNoParent {
+		minSize--
+	}
+	reserve := min(int(count), (len(d.s)-d.off)/minSize)
 	start := len(dst)
 	dst = growEvents(dst, reserve)
 	attrs := make([]Attr, 0, reserve*8) // lifecycle events carry 3–9 attributes
@@ -146,8 +167,9 @@ func growEvents(s []Event, n int) []Event {
 }
 
 type decoder struct {
-	s   string
-	off int
+	s       string
+	off     int
+	version byte // the batch's wire version
 }
 
 var errTruncated = errors.New("truncated")
@@ -219,7 +241,41 @@ func (d *decoder) event(e *Event, attrs []Attr) ([]Attr, error) {
 		attrs = append(attrs, a)
 	}
 	e.Attrs = attrs[first:len(attrs):len(attrs)]
-	return attrs, nil
+	if d.version == wireVersionNoParent {
+		return attrs, nil
+	}
+	return attrs, d.parent(&e.Parent)
+}
+
+// parent decodes an event's parent: a presence byte, then the trace
+// context when it is 1.
+func (d *decoder) parent(p *TraceParent) error {
+	if d.off >= len(d.s) {
+		return fmt.Errorf("parent at offset %d: %w", d.off, errTruncated)
+	}
+	switch d.s[d.off] {
+	case 0:
+		d.off++
+		return nil
+	case 1:
+	default:
+		return fmt.Errorf("parent at offset %d: presence byte %d, want 0 or 1", d.off, d.s[d.off])
+	}
+	d.off++
+	if len(d.s)-d.off < 16+8+1 {
+		return fmt.Errorf("parent at offset %d: %w", d.off, errTruncated)
+	}
+	copy(p.TraceID[:], d.s[d.off:d.off+16])
+	copy(p.SpanID[:], d.s[d.off+16:d.off+24])
+	p.Flags = d.s[d.off+24]
+	switch {
+	case p.TraceID == [16]byte{}:
+		return fmt.Errorf("parent at offset %d: zero trace id", d.off)
+	case p.SpanID == [8]byte{}:
+		return fmt.Errorf("parent at offset %d: zero span id", d.off+16)
+	}
+	d.off += 16 + 8 + 1
+	return nil
 }
 
 func (d *decoder) uvarint() (uint64, bool) {

@@ -17,9 +17,34 @@ import (
 	"github.com/sextant-telemetry/sextant/events"
 )
 
+// parent1 and parent2 are fixed trace contexts of a publisher's spans.
+var (
+	parent1 = events.TraceParent{
+		TraceID: [16]byte{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+		SpanID:  [8]byte{0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7},
+		Flags:   0x01,
+	}
+	parent2 = events.TraceParent{TraceID: [16]byte(corr1), SpanID: [8]byte{1, 2, 3, 4, 5, 6, 7, 8}}
+)
+
+func withParent(e events.Event, p events.TraceParent) events.Event { e.Parent = p; return e }
+
+// parentCases are events with a trace parent, for the codec round trips:
+// the binary and JSON forms both carry every valid parent.
+func parentCases() []codecCase {
+	return []codecCase{
+		{name: "parent, sampled", event: withParent(ev(events.StepCompleted, events.String("namespace", "ns")), parent1)},
+		{name: "parent, not sampled, trace id is the correlation id", event: withParent(ev(events.TaskCompleted), parent2)},
+		{name: "parent, every flag", event: withParent(ev("flags"), events.TraceParent{TraceID: parent1.TraceID, SpanID: parent1.SpanID, Flags: 0xff})},
+		{name: "parent, all-ones ids", event: withParent(ev("ones", events.Bool("b", true)),
+			events.TraceParent{TraceID: [16]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, SpanID: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, Flags: 1})},
+		{name: "parent on a NaN event", event: withParent(ev("floats", events.Float("nan", math.NaN())), parent1), jsonErr: true},
+	}
+}
+
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, tt := range codecCases() {
+	for _, tt := range append(codecCases(), parentCases()...) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			in := []events.Event{tt.event}
@@ -40,7 +65,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 func TestEncodeDecodeAllCasesInOneBatch(t *testing.T) {
 	t.Parallel()
 	var in []events.Event
-	for _, c := range codecCases() {
+	for _, c := range append(codecCases(), parentCases()...) {
 		in = append(in, c.event)
 	}
 	b := events.EncodeBatch(in)
@@ -102,6 +127,14 @@ func randomEvents(n int) []events.Event {
 			SchemaVersion: uint16(r.Uint32()),
 			Attrs:         attrs,
 		}
+		if r.IntN(2) == 0 {
+			var p events.TraceParent
+			binary.LittleEndian.PutUint64(p.TraceID[:], r.Uint64()|1)
+			binary.LittleEndian.PutUint64(p.TraceID[8:], r.Uint64())
+			binary.LittleEndian.PutUint64(p.SpanID[:], r.Uint64()|1)
+			p.Flags = byte(r.Uint32())
+			out[i].Parent = p
+		}
 	}
 	return out
 }
@@ -124,6 +157,43 @@ func TestEncodeDecodeLargeBatch(t *testing.T) {
 	requireSameEvents(t, in, got[1:])
 }
 
+// TestEncodeInvalidParentAsNone: an invalid Event.Parent means none, and is
+// written as none, so that it cannot make its batch undecodable.
+func TestEncodeInvalidParentAsNone(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		parent events.TraceParent
+	}{
+		{name: "zero", parent: events.TraceParent{}},
+		{name: "zero trace id", parent: events.TraceParent{SpanID: parent1.SpanID, Flags: 1}},
+		{name: "zero span id", parent: events.TraceParent{TraceID: parent1.TraceID, Flags: 1}},
+		{name: "flags only", parent: events.TraceParent{Flags: 1}},
+	}
+	none := events.AppendEvent(nil, new(ev("e")))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := withParent(ev("e"), tt.parent)
+			require.Equal(t, none, events.AppendEvent(nil, &e), "written as no parent")
+			require.Equal(t, byte(0), none[len(none)-1])
+			got, err := events.DecodeBatch(events.EncodeBatch([]events.Event{e}), nil)
+			require.NoError(t, err)
+			require.Zero(t, got[0].Parent)
+		})
+	}
+
+	// A valid parent is the last 26 bytes of the event.
+	e := withParent(ev("e"), parent1)
+	b := events.AppendEvent(nil, &e)
+	require.Len(t, b, len(none)+25)
+	require.Equal(t, none[:len(none)-1], b[:len(none)-1])
+	want := append([]byte{1}, parent1.TraceID[:]...)
+	want = append(want, parent1.SpanID[:]...)
+	want = append(want, parent1.Flags)
+	require.Equal(t, want, b[len(none)-1:])
+}
+
 func TestAppendEvent(t *testing.T) {
 	t.Parallel()
 	evs := []events.Event{codecCases()[0].event, ev("second", events.Bool("b", false))}
@@ -141,7 +211,7 @@ func TestAppendEvent(t *testing.T) {
 }
 
 func TestAppendEventAllocs(t *testing.T) {
-	e := codecCases()[0].event
+	e := withParent(codecCases()[0].event, parent1)
 	buf := make([]byte, 0, 4096)
 	allocs := testing.AllocsPerRun(100, func() { buf = events.AppendEvent(buf[:0], &e) })
 	require.Zero(t, allocs, "AppendEvent into a large enough buffer must not allocate")
@@ -221,7 +291,7 @@ func TestBatchBuilderCounts(t *testing.T) {
 
 func TestDecodeBatchMaxEvents(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds a 38 MB batch")
+		t.Skip("builds a 49 MB batch")
 	}
 	t.Parallel()
 	one := events.AppendEvent(nil, &events.Event{Name: "e"})
@@ -246,7 +316,18 @@ func TestDecodeBatchMaxEvents(t *testing.T) {
 	}
 }
 
+// goldenBatch is the batch pinned by testdata/batch_v2.golden; its first and
+// last events have a parent.
 func goldenBatch() []events.Event {
+	evs := goldenBatchV1()
+	evs[0].Parent = parent1
+	evs[2].Parent = events.TraceParent{TraceID: [16]byte(id2), SpanID: [8]byte(id1[8:]), Flags: 0x03}
+	return evs
+}
+
+// goldenBatchV1 is the batch pinned by testdata/batch_v1.golden, written by
+// wire version 1, which has no parents.
+func goldenBatchV1() []events.Event {
 	return []events.Event{
 		{Name: events.StepCompleted, ID: id1, Time: t1, CorrelationID: corr1, SchemaVersion: 1, Attrs: []events.Attr{
 			events.String("task_uuid", "0190b6a1-0000-7000-8000-000000000001"),
@@ -272,12 +353,13 @@ func goldenBatch() []events.Event {
 	}
 }
 
-// TestGoldenBatch pins wire version 1: any change to these bytes is a wire
+// TestGoldenBatch pins wire version 2: any change to these bytes is a wire
 // format change and needs a new WireVersion. Rerun with -update only when the
 // change is intended.
 func TestGoldenBatch(t *testing.T) {
 	t.Parallel()
-	golden := filepath.Join("testdata", "batch_v1.golden")
+	require.Equal(t, 2, events.WireVersion)
+	golden := filepath.Join("testdata", "batch_v2.golden")
 	got := events.EncodeBatch(goldenBatch())
 	if *update {
 		require.NoError(t, os.MkdirAll("testdata", 0o755))
@@ -293,8 +375,36 @@ func TestGoldenBatch(t *testing.T) {
 	requireSameEvents(t, goldenBatch(), decoded)
 }
 
-// rawEvent is a hand-built event named "e" with zero ids, time 0 and schema
-// version 1, declaring nattrs attributes encoded in attrs.
+// TestGoldenBatchV1 decodes a batch written by wire version 1, which has no
+// parent byte: older publishers' batches, and rows inserted by hand, still
+// route. -update never rewrites it.
+func TestGoldenBatchV1(t *testing.T) {
+	t.Parallel()
+	v1, err := os.ReadFile(filepath.Join("testdata", "batch_v1.golden"))
+	require.NoError(t, err)
+	require.Equal(t, []byte{'S', 'X', 1}, v1[:3])
+	decoded, err := events.DecodeBatch(v1, nil)
+	require.NoError(t, err)
+	requireSameEvents(t, goldenBatchV1(), decoded)
+	for i := range decoded {
+		require.Zero(t, decoded[i].Parent, "event %d: version 1 carries no parent", i)
+	}
+
+	// Re-encoded, it is version 2 and the same events.
+	again, err := events.DecodeBatch(events.EncodeBatch(decoded), nil)
+	require.NoError(t, err)
+	requireSameEvents(t, decoded, again)
+
+	// Without its parents, the version 2 batch is version 1's events and
+	// one zero byte more per event.
+	v2 := events.EncodeBatch(goldenBatchV1())
+	require.Equal(t, byte(2), v2[2])
+	require.Len(t, v2, len(v1)+len(goldenBatchV1()))
+}
+
+// rawEvent is a hand-built wire version 1 event named "e" with zero ids,
+// time 0 and schema version 1, declaring nattrs attributes encoded in attrs.
+// A version 2 event is the same followed by its parent.
 func rawEvent(nattrs uint64, attrs ...byte) []byte {
 	b := []byte{1, 'e'}
 	b = append(b, make([]byte, 32)...)
@@ -303,8 +413,18 @@ func rawEvent(nattrs uint64, attrs ...byte) []byte {
 	return append(b, attrs...)
 }
 
+// rawBatch is a hand-built wire version 1 batch of evs, announcing count.
 func rawBatch(count uint64, evs ...[]byte) []byte {
-	b := []byte{'S', 'X', events.WireVersion}
+	return rawBatchVersion(1, count, evs...)
+}
+
+// rawBatch2 is a hand-built wire version 2 batch of evs, announcing count.
+func rawBatch2(count uint64, evs ...[]byte) []byte {
+	return rawBatchVersion(2, count, evs...)
+}
+
+func rawBatchVersion(version byte, count uint64, evs ...[]byte) []byte {
+	b := []byte{'S', 'X', version}
 	b = binary.AppendUvarint(b, count)
 	for _, e := range evs {
 		b = append(b, e...)
@@ -326,7 +446,8 @@ func TestDecodeBatchErrors(t *testing.T) {
 		{name: "bad magic", payload: []byte("XX\x01\x00"), wantMsg: []string{"bad magic"}},
 		{name: "swapped magic", payload: []byte("XS\x01\x00"), wantMsg: []string{"bad magic"}},
 		{name: "JSON", payload: []byte(`{"name":"x"}`), wantMsg: []string{"bad magic"}},
-		{name: "unknown version", payload: []byte("SX\x02\x00"), wantMsg: []string{"wire version 2, this build reads version 1"}},
+		{name: "unknown version", payload: []byte("SX\x03\x00"), wantMsg: []string{"wire version 3, this build reads versions 1 and 2"}},
+		{name: "version 255", payload: []byte("SX\xff\x00"), wantMsg: []string{"wire version 255, this build reads versions 1 and 2"}},
 		{name: "version zero", payload: []byte("SX\x00\x00"), wantMsg: []string{"wire version 0"}},
 		{name: "missing count", payload: []byte("SX\x01"), wantMsg: []string{"bad event count at offset 3"}},
 		{name: "unterminated count", payload: []byte("SX\x01\x80"), wantMsg: []string{"bad event count"}},
@@ -357,6 +478,19 @@ func TestDecodeBatchErrors(t *testing.T) {
 		{name: "int overlong varint", payload: rawBatch(1, rawEvent(1, append([]byte{1, 'k', byte(events.KindInt)}, bytes.Repeat([]byte{0xff}, 9)...)...)), wantMsg: []string{`attribute "k" value`}},
 		{name: "int varint overflows", payload: rawBatch(1, rawEvent(1, append([]byte{1, 'k', byte(events.KindInt)}, append(bytes.Repeat([]byte{0xff}, 9), 0x02)...)...)), wantMsg: []string{`attribute "k" value`}},
 		{name: "second event broken", payload: rawBatch(2, good, rawEvent(1, 1, 'k', 9, 0)), wantMsg: []string{"event 1 of 2", "unknown kind 9"}},
+
+		// Version 2: each event ends with its parent.
+		{name: "v2 parent missing", payload: rawBatch2(1, good), wantMsg: []string{"event 0 of 1", "parent at offset 45", "truncated"}},
+		{name: "v2 parent missing on the last event", payload: rawBatch2(2, append(bytes.Clone(good), 0), good), wantMsg: []string{"event 1 of 2", "parent at offset", "truncated"}},
+		{name: "v2 parent presence 2", payload: rawBatch2(1, append(bytes.Clone(good), 2)), wantMsg: []string{"event 0 of 1", "parent at offset 45: presence byte 2, want 0 or 1"}},
+		{name: "v2 parent presence 255", payload: rawBatch2(1, append(bytes.Clone(good), 255)), wantMsg: []string{"presence byte 255"}},
+		{name: "v2 parent cut short", payload: rawBatch2(1, append(append(bytes.Clone(good), 1), wireParent(parent1)[1:25]...)), wantMsg: []string{"event 0 of 1", "parent at offset 46", "truncated"}},
+		{name: "v2 parent without flags", payload: rawBatch2(1, append(bytes.Clone(good), wireParent(parent1)[:25]...)), wantMsg: []string{"parent at offset", "truncated"}},
+		{name: "v2 parent with zero trace id", payload: rawBatch2(1, append(bytes.Clone(good), wireParent(events.TraceParent{SpanID: parent1.SpanID, Flags: 1})...)), wantMsg: []string{"event 0 of 1", "parent at offset 46: zero trace id"}},
+		{name: "v2 parent with zero span id", payload: rawBatch2(1, append(bytes.Clone(good), wireParent(events.TraceParent{TraceID: parent1.TraceID, Flags: 1})...)), wantMsg: []string{"event 0 of 1", "parent at offset 62: zero span id"}},
+		{name: "v2 parent with zero ids", payload: rawBatch2(1, append(bytes.Clone(good), wireParent(events.TraceParent{Flags: 1})...)), wantMsg: []string{"zero trace id"}},
+		{name: "v2 parent byte on a v1 event", payload: rawBatch(1, append(bytes.Clone(good), 0)), wantMsg: []string{"1 trailing bytes after 1 events"}},
+		{name: "v2 trailing bytes after a parent", payload: append(rawBatch2(1, append(bytes.Clone(good), wireParent(parent1)...)), 0), wantMsg: []string{"1 trailing bytes after 1 events"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -376,6 +510,22 @@ func TestDecodeBatchErrors(t *testing.T) {
 	got, err := events.DecodeBatch(rawBatch(1, good), nil)
 	require.NoError(t, err)
 	require.Equal(t, []events.Attr{events.Bool("k", true)}, got[0].Attrs)
+	require.Zero(t, got[0].Parent)
+	// So is it in version 2, with and without a parent.
+	got, err = events.DecodeBatch(rawBatch2(2, append(bytes.Clone(good), 0), append(bytes.Clone(good), wireParent(parent1)...)), nil)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, []events.Attr{events.Bool("k", true)}, got[1].Attrs)
+	require.Zero(t, got[0].Parent)
+	require.Equal(t, parent1, got[1].Parent)
+}
+
+// wireParent is p as a version 2 event ends with it, present even when p
+// is invalid.
+func wireParent(p events.TraceParent) []byte {
+	b := append([]byte{1}, p.TraceID[:]...)
+	b = append(b, p.SpanID[:]...)
+	return append(b, p.Flags)
 }
 
 func TestDecodeBatchEveryTruncation(t *testing.T) {

@@ -11,7 +11,9 @@ import (
 // Name selects the catalog schema, which fixes the Attrs an event of that name
 // carries. CorrelationID ties together every event of one request (one task):
 // it becomes the trace id of the task's spans and, where a mapping asks for it,
-// the correlation_id label.
+// the correlation_id label. Parent ties the event to the publisher's own trace.
+// It is carried per event, not per bus message, because one message is a batch
+// of events from many tasks and publishers.
 type Event struct {
 	// Name is the catalog name, e.g. "task.initialize_requested".
 	Name string
@@ -25,6 +27,11 @@ type Event struct {
 	SchemaVersion uint16
 	// Attrs are the event's fields, in any order, each key at most once.
 	Attrs []Attr
+	// Parent is the W3C trace context of the publisher's span when it
+	// published the event; zero (or any invalid value) when there is none.
+	// The router makes the event's root spans children of it when its trace
+	// id is the correlation id, and links them to it otherwise.
+	Parent TraceParent
 }
 
 // Envelope fields that mappings may use like attributes.

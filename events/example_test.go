@@ -87,7 +87,7 @@ func ExampleEncodeBatch() {
 	// Output:
 	// step.enqueued Jul 15 09:30:45.000 true namespace square
 	// step.claimed Jul 15 09:30:45.001 true claim_method 0.8
-	// decode event batch: event 1 of 2: attribute "duration_ms" value at offset 194: bad or truncated
+	// decode event batch: event 1 of 2: parent at offset 203: truncated
 }
 
 func ExampleRegister() {

@@ -2,6 +2,8 @@ package events_test
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -10,12 +12,13 @@ import (
 )
 
 // FuzzDecodeEvent feeds arbitrary bytes to both decoders. Neither may panic;
-// whatever DecodeBatch accepts must survive re-encoding unchanged, and
+// whatever DecodeBatch accepts (wire versions 1 and 2; a decoded parent is
+// always valid) must survive re-encoding unchanged, and
 // whatever UnmarshalJSON accepts (and MarshalJSON can write) must survive the
 // JSON round trip. Crashers are kept in testdata/fuzz/FuzzDecodeEvent.
 func FuzzDecodeEvent(f *testing.F) {
 	var all []events.Event
-	for _, c := range codecCases() {
+	for _, c := range append(codecCases(), parentCases()...) {
 		if c.name == "long string" || c.name == "many attrs" {
 			continue // keep seeds small so the fuzzer mutates what matters
 		}
@@ -37,6 +40,12 @@ func FuzzDecodeEvent(f *testing.F) {
 	f.Add(events.EncodeBatch(nil))
 	f.Add([]byte{})
 	f.Add([]byte("SX\x01"))
+	f.Add([]byte("SX\x02"))
+	v1, err := os.ReadFile(filepath.Join("testdata", "batch_v1.golden"))
+	require.NoError(f, err)
+	f.Add(v1)
+	f.Add([]byte(`{"name":"x","correlation_id":"0190b6a1-2c3c-7aaa-bbbb-ccccddddeeee","traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}`))
+	f.Add([]byte(`{"name":"x","correlation_id":"0190b6a1-2c3c-7aaa-bbbb-ccccddddeeee","traceparent":"cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09-x"}`))
 	f.Add([]byte(`{"name":"x","correlation_id":"0190b6a1-2c3c-7aaa-bbbb-ccccddddeeee","attrs":{"a":1,"b":1.5,"c":"s","d":true}}`))
 	f.Add([]byte(`{"name":"x","correlation_id":"0190b6a12c3c7aaabbbbccccddddeeee","time":"2024-07-15T09:30:45+05:30","schema_version":7}`))
 
@@ -48,6 +57,9 @@ func FuzzDecodeEvent(f *testing.F) {
 			require.Len(t, got, 1, "dst comes back unchanged in length")
 		} else {
 			got = got[1:]
+			for i := range got {
+				require.True(t, got[i].Parent == (events.TraceParent{}) || got[i].Parent.IsValid(), "event %d: a decoded parent is none or valid", i)
+			}
 			again, err := events.DecodeBatch(events.EncodeBatch(got), nil)
 			require.NoError(t, err)
 			requireSameEvents(t, got, again)
@@ -70,6 +82,7 @@ func FuzzDecodeEvent(f *testing.F) {
 		require.NotEmpty(t, e.Name)
 		require.False(t, e.CorrelationID.IsZero())
 		require.NotZero(t, e.SchemaVersion)
+		require.True(t, e.Parent == (events.TraceParent{}) || e.Parent.IsValid(), "a decoded parent is none or valid")
 		b, err := json.Marshal(e)
 		if err != nil {
 			return // e.g. a time whose year JSON cannot write

@@ -18,9 +18,14 @@ type jsonEvent struct {
 	CorrelationID ID              `json:"correlation_id"`
 	SchemaVersion uint16          `json:"schema_version,omitempty"`
 	Attrs         json.RawMessage `json:"attrs,omitempty"`
+	// TraceParent is Event.Parent in the W3C header form; absent when the
+	// event has none. A pointer, so that an empty string is told from an
+	// absent key.
+	TraceParent *string `json:"traceparent,omitempty"`
 }
 
-// MarshalJSON encodes e as {"name","id","time","correlation_id","schema_version","attrs":{...}}.
+// MarshalJSON encodes e as {"name","id","time","correlation_id","schema_version","attrs":{...},"traceparent"};
+// traceparent is left out when e.Parent is invalid (none).
 func (e Event) MarshalJSON() ([]byte, error) {
 	var attrs bytes.Buffer
 	attrs.WriteByte('{')
@@ -55,14 +60,21 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	}
 	attrs.WriteByte('}')
 	id, t := e.ID, e.Time
-	return json.Marshal(jsonEvent{Name: e.Name, ID: &id, Time: &t, CorrelationID: e.CorrelationID, SchemaVersion: e.SchemaVersion, Attrs: attrs.Bytes()})
+	j := jsonEvent{Name: e.Name, ID: &id, Time: &t, CorrelationID: e.CorrelationID, SchemaVersion: e.SchemaVersion, Attrs: attrs.Bytes()}
+	if e.Parent.IsValid() {
+		tp := e.Parent.String()
+		j.TraceParent = &tp
+	}
+	return json.Marshal(j)
 }
 
 // UnmarshalJSON decodes the form MarshalJSON writes. name and correlation_id
 // are required; a missing id or time is filled with a fresh id and the current
 // time, a missing schema_version with 1. Attribute values must be strings,
 // numbers or booleans: an integer literal becomes an int, any other number a
-// float. Unknown top-level keys are errors.
+// float. traceparent is optional: a W3C traceparent (ParseTraceParent), which
+// becomes e.Parent; null is the same as leaving it out, and an empty or
+// invalid one is an error. Unknown top-level keys are errors.
 func (e *Event) UnmarshalJSON(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -95,6 +107,11 @@ func (e *Event) UnmarshalJSON(data []byte) error {
 		return fmt.Errorf("event %s: attrs: %w", j.Name, err)
 	}
 	out.Attrs = attrs
+	if j.TraceParent != nil {
+		if out.Parent, err = ParseTraceParent(*j.TraceParent); err != nil {
+			return fmt.Errorf("event %s: traceparent: %w", j.Name, err)
+		}
+	}
 	*e = out
 	return nil
 }

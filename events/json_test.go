@@ -3,6 +3,7 @@ package events_test
 import (
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 
 func TestJSONRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, tt := range codecCases() {
+	for _, tt := range append(codecCases(), parentCases()...) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			b, err := json.Marshal(tt.event)
@@ -79,6 +80,60 @@ func TestMarshalJSONShape(t *testing.T) {
 
 	_, err = json.Marshal(ev("bad", events.Attr{Key: "zero"}))
 	require.ErrorContains(t, err, `event bad: attribute "zero" has no value`)
+
+	// A parent comes last, in the W3C header form; an invalid one is none.
+	withTP, err := json.Marshal(withParent(ev("p", events.Int("n", 1)), parent1))
+	require.NoError(t, err)
+	require.Equal(t, `{"name":"p","id":"`+id1.String()+`","time":"2024-07-15T09:30:45.123456789Z",`+
+		`"correlation_id":"`+corr1.String()+`","schema_version":1,"attrs":{"n":1},`+
+		`"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}`, string(withTP))
+	for _, p := range []events.TraceParent{{}, {TraceID: parent1.TraceID}, {SpanID: parent1.SpanID, Flags: 1}} {
+		b, err := json.Marshal(withParent(ev("p"), p))
+		require.NoError(t, err)
+		require.NotContains(t, string(b), "traceparent", "%+v", p)
+	}
+}
+
+func TestUnmarshalJSONTraceParent(t *testing.T) {
+	t.Parallel()
+	c := corr1.String()
+	with := func(tp string) string { return `{"name":"x","correlation_id":"` + c + `","traceparent":` + tp + `}` }
+	tests := []struct {
+		name    string
+		in      string
+		want    events.TraceParent
+		wantMsg string
+	}{
+		{name: "absent", in: `{"name":"x","correlation_id":"` + c + `"}`},
+		{name: "null", in: with(`null`)},
+		{name: "sampled", in: with(`"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"`), want: parent1},
+		{name: "before the other keys", in: `{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","name":"x","correlation_id":"` + c + `"}`, want: parent1},
+		{name: "higher version", in: with(`"cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future"`), want: parent1},
+		{name: "empty", in: with(`""`), wantMsg: "event x: traceparent: invalid traceparent: empty"},
+		{name: "upper case", in: with(`"00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01"`), wantMsg: "event x: traceparent: invalid traceparent: trace id"},
+		{name: "zero span id", in: with(`"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"`), wantMsg: "event x: traceparent: invalid traceparent: span id: all zeros"},
+		{name: "version ff", in: with(`"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"`), wantMsg: "event x: traceparent: invalid traceparent: version ff"},
+		{name: "a number", in: with(`1`), wantMsg: "event: json: cannot unmarshal number into Go struct field"},
+		{name: "an object", in: with(`{"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}`), wantMsg: "traceparent"},
+		{name: "misspelled key", in: `{"name":"x","correlation_id":"` + c + `","trace_parent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}`, wantMsg: `unknown field "trace_parent"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var e events.Event
+			err := e.UnmarshalJSON([]byte(tt.in))
+			if tt.wantMsg != "" {
+				require.ErrorContains(t, err, tt.wantMsg)
+				if strings.Contains(tt.wantMsg, "invalid traceparent") {
+					require.ErrorIs(t, err, events.ErrInvalidTraceParent)
+				}
+				require.Zero(t, e, "a failed UnmarshalJSON leaves the event alone")
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, e.Parent)
+		})
+	}
 }
 
 func TestUnmarshalJSONLiteralKinds(t *testing.T) {
@@ -243,6 +298,7 @@ func TestJSONSlice(t *testing.T) {
 	in := []events.Event{
 		ev(events.StepEnqueued, events.String("namespace", "a")),
 		ev(events.StepClaimed, events.Float("duration_ms", 0.5), events.Bool("b", false)),
+		withParent(ev(events.StepCompleted), parent2),
 	}
 	b, err := json.Marshal(in)
 	require.NoError(t, err)

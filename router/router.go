@@ -112,7 +112,7 @@ type Router struct {
 	reg     metric.Registration
 	spanReg metric.Registration
 	now     func() time.Time
-	tr  *tracing // nil: tracing off
+	tr      *tracing // nil: tracing off
 
 	sweepStop chan struct{} // ends the open-span sweeper
 	sweepDone chan struct{}

@@ -151,7 +151,7 @@ type openSpan struct {
 	start   time.Time
 	attrs   []attribute.KeyValue // nil when not sampled
 	events  []sdktrace.Event
-	dropped int // span events past maxSpanEvents
+	dropped int       // span events past maxSpanEvents
 	opened  time.Time // router clock
 
 	up         *openSpan // the open parent, for cascading ends

@@ -57,8 +57,8 @@ func tracedRouter(t *testing.T, cfg router.Config) (*router.Router, *tracetest.I
 
 type fakeClock struct{ now time.Time }
 
-func (c *fakeClock) Now() time.Time              { return c.now }
-func (c *fakeClock) Advance(d time.Duration)     { c.now = c.now.Add(d) }
+func (c *fakeClock) Now() time.Time               { return c.now }
+func (c *fakeClock) Advance(d time.Duration)      { c.now = c.now.Add(d) }
 func at(e events.Event, t time.Time) events.Event { e.Time = t; return e }
 
 type taskIDs struct {

@@ -176,7 +176,7 @@ func WithInfrastructureContext(mark func(context.Context) context.Context) Postg
 //	    uuid           VARCHAR(36) NOT NULL,            -- message id
 //	    created_at     TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
 //	    payload        BYTEA,                           -- events wire format batch
-//	    metadata       JSON,                            -- {"sextant_wire":"1","sextant_events":"512"}
+//	    metadata       JSON,                            -- {"sextant_wire":"2","sextant_events":"512"}
 //	    transaction_id xid8 NOT NULL,                   -- pg_current_xact_id() of the insert
 //	    PRIMARY KEY (transaction_id, "offset"))
 //	"watermill_offsets_T" (

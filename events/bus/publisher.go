@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sextant-telemetry/sextant/events"
 )
@@ -192,10 +193,17 @@ func checkEvent(e *events.Event) error {
 // Publish returns the context's error and e is not published. An event the
 // wire format cannot carry is rejected with ErrInvalidEvent and counted in
 // Rejected. After Close it returns ErrClosed.
+//
+// An event without a valid Parent takes the span context ctx carries, if
+// any (trace.SpanContextFromContext): the router then ties its spans to
+// the publisher's span. An event's own valid Parent is never replaced.
 func (p *Publisher) Publish(ctx context.Context, e events.Event) error {
 	if err := checkEvent(&e); err != nil {
 		p.rejected.Add(1)
 		return err
+	}
+	if !e.Parent.IsValid() {
+		e.Parent = parentFrom(ctx)
 	}
 	if events.IsInfrastructure(e.Name) {
 		// Accepted until the publishing goroutine has sent its last batch:
@@ -232,6 +240,16 @@ func (p *Publisher) Publish(ctx context.Context, e events.Event) error {
 		}
 	}
 	return nil
+}
+
+// parentFrom returns the trace context of ctx's span, or the zero
+// TraceParent when ctx carries no valid span context.
+func parentFrom(ctx context.Context) events.TraceParent {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return events.TraceParent{}
+	}
+	return events.TraceParent{TraceID: sc.TraceID(), SpanID: sc.SpanID(), Flags: byte(sc.TraceFlags())}
 }
 
 // queueBatch queues the current batch once there is room, preferring room

@@ -12,6 +12,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/require"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sextant-telemetry/sextant/events"
 	"github.com/sextant-telemetry/sextant/events/bus"
@@ -167,7 +169,7 @@ func TestPublisherMessageMetadata(t *testing.T) {
 		evs, err := events.DecodeBatch(m.Payload, nil)
 		require.NoError(t, err)
 		require.Equal(t, strconv.Itoa(len(evs)), m.Metadata.Get(bus.MetadataEvents))
-		require.Equal(t, "1", m.Metadata.Get(bus.MetadataWire))
+		require.Equal(t, strconv.Itoa(events.WireVersion), m.Metadata.Get(bus.MetadataWire))
 	}
 }
 
@@ -569,7 +571,7 @@ func TestNewMemoryBlocksUntilAck(t *testing.T) {
 	s.hold()
 	done := make(chan error, 1)
 	msg := message.NewMessage("1", events.EncodeBatch([]events.Event{seqEvent(0, 0)}))
-	msg.Metadata.Set(bus.MetadataWire, "1")
+	msg.Metadata.Set(bus.MetadataWire, strconv.Itoa(events.WireVersion))
 	msg.Metadata.Set(bus.MetadataEvents, "1")
 	go func() { done <- mem.Publish(testTopic, msg) }()
 	require.Eventually(t, func() bool { return s.waiting.Load() == 1 }, 5*time.Second, time.Millisecond)
@@ -733,4 +735,73 @@ func TestPublisherPartitions(t *testing.T) {
 	require.Equal(t, len(keys)*perKey, total)
 	require.Len(t, parts, 4, "keys spread over every partition")
 	require.Equal(t, "sextant.test_3", cfg.PartitionTopic(3))
+}
+
+// TestPublisherTakesTheSpanContext: an event without a valid Parent takes
+// the span context of Publish's ctx, from a real SDK span or a remote one;
+// an event's own valid Parent is kept.
+func TestPublisherTakesTheSpanContext(t *testing.T) {
+	t.Parallel()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	defer func() { require.NoError(t, tp.Shutdown(context.Background())) }()
+	unsampled := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
+	defer func() { require.NoError(t, unsampled.Shutdown(context.Background())) }()
+
+	sampledCtx, sampledSpan := tp.Tracer("test").Start(context.Background(), "publish")
+	defer sampledSpan.End()
+	unsampledCtx, unsampledSpan := unsampled.Tracer("test").Start(context.Background(), "publish")
+	defer unsampledSpan.End()
+	remote := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1, 2, 3}, SpanID: trace.SpanID{4, 5, 6}, TraceFlags: trace.FlagsSampled, Remote: true,
+	})
+	remoteCtx := trace.ContextWithRemoteSpanContext(context.Background(), remote)
+	invalidCtx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}}))
+
+	parentOf := func(sc trace.SpanContext) events.TraceParent {
+		return events.TraceParent{TraceID: sc.TraceID(), SpanID: sc.SpanID(), Flags: byte(sc.TraceFlags())}
+	}
+	own := events.TraceParent{TraceID: [16]byte{9, 9}, SpanID: [8]byte{8, 8}}
+	tests := []struct {
+		name   string
+		ctx    context.Context
+		parent events.TraceParent // the event's own
+		infra  bool
+		want   events.TraceParent
+	}{
+		{name: "no span", ctx: context.Background()},
+		{name: "invalid span context", ctx: invalidCtx},
+		{name: "sampled SDK span", ctx: sampledCtx, want: parentOf(sampledSpan.SpanContext())},
+		{name: "unsampled SDK span", ctx: unsampledCtx, want: parentOf(unsampledSpan.SpanContext())},
+		{name: "remote span context", ctx: remoteCtx, want: events.TraceParent{TraceID: [16]byte{1, 2, 3}, SpanID: [8]byte{4, 5, 6}, Flags: 1}},
+		{name: "own parent kept", ctx: sampledCtx, parent: own, want: own},
+		{name: "own parent without a span", ctx: context.Background(), parent: own, want: own},
+		{name: "invalid own parent replaced", ctx: sampledCtx, parent: events.TraceParent{SpanID: [8]byte{1}, Flags: 1}, want: parentOf(sampledSpan.SpanContext())},
+		{name: "infrastructure event", ctx: sampledCtx, infra: true, want: parentOf(sampledSpan.SpanContext())},
+	}
+	require.True(t, sampledSpan.SpanContext().IsSampled())
+	require.False(t, unsampledSpan.SpanContext().IsSampled())
+	require.True(t, unsampledSpan.SpanContext().IsValid(), "an unsampled span still has ids")
+
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			mem := newMemory(t)
+			s := startSink(t, mem)
+			p := newPublisher(t, mem, 10, never)
+			e := seqEvent(0, 0)
+			if tt.infra {
+				e = events.New(events.DBQueryExecuted, events.NewID(), events.String("operation", "select"))
+			}
+			e.Parent = tt.parent
+			require.NoError(t, p.Publish(tt.ctx, e))
+			require.NoError(t, p.Flush(context.Background()))
+
+			got := s.allEvents()
+			require.Len(t, got, 1)
+			require.Equal(t, tt.want, got[0].Parent)
+			if tt.want.IsValid() {
+				require.Equal(t, tt.want.String(), got[0].Parent.String())
+			}
+		})
+	}
 }

@@ -99,6 +99,8 @@ var envelope = [][3]string{
 	{events.FieldCorrelationID, "UUIDv7", "shared by every event of one request (one task); the trace id of its spans"},
 	{"schema_version", "uint16", "the catalog schema version the publisher wrote"},
 	{"attrs", "typed attributes", "the event's fields, each key at most once: string, int, float or bool"},
+	{"traceparent", "W3C traceparent", "optional: the publisher's span when it published the event, `00-<trace id>-<span id>-<flags>`; " +
+		"the event's spans become its children when its trace id is the correlation id, and link to it otherwise"},
 }
 
 func schema(p func(string, ...any), s events.Schema) error {

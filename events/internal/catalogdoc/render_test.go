@@ -43,6 +43,7 @@ func TestRenderCoversTheCatalog(t *testing.T) {
 	for _, ns := range events.ReservedNamespaces() {
 		require.Contains(t, doc, "`"+ns+"`")
 	}
+	require.Contains(t, doc, "| `traceparent` | W3C traceparent |", "the envelope lists the trace parent")
 	require.Contains(t, doc, "`0` closed, `1` half-open, `2` open")
 	require.Contains(t, doc, "`make docs`")
 	require.Contains(t, doc, "`go generate ./events`")
