@@ -150,6 +150,7 @@ type openSpan struct {
 	kind    trace.SpanKind
 	start   time.Time
 	attrs   []attribute.KeyValue // nil when not sampled
+	links   []sdktrace.Link      // the publisher's span, when of another trace
 	events  []sdktrace.Event
 	dropped int       // span events past maxSpanEvents
 	opened  time.Time // router clock
@@ -368,6 +369,23 @@ func (sh *spanShard) findParent(e *events.Event, refs []parentRef) *openSpan {
 	return nil
 }
 
+// publisherParent is what a root span takes from the span its event was
+// published in (Event.Parent): that span as its remote parent when it is of
+// the same trace — the publisher uses the correlation id as its trace id —
+// or else a link to it.
+func publisherParent(e *events.Event) (trace.SpanContext, []sdktrace.Link) {
+	p := e.Parent
+	if !p.IsValid() {
+		return trace.SpanContext{}, nil
+	}
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: p.TraceID, SpanID: p.SpanID,
+		TraceFlags: trace.TraceFlags(p.Flags) & trace.FlagsSampled, Remote: true})
+	if p.TraceID == trace.TraceID(e.CorrelationID) {
+		return sc, nil
+	}
+	return trace.SpanContext{}, []sdktrace.Link{{SpanContext: sc}}
+}
+
 // newContext is the span context of a span that e makes through rule b,
 // under parent (invalid: a root, sampled by ratio).
 func newContext(e *events.Event, b *spanBinding, parent trace.SpanContext, global float64) trace.SpanContext {
@@ -403,11 +421,14 @@ func (t *tracing) start(b *spanBinding, e *events.Event) (trace.SpanContext, boo
 	}
 	up := sh.findParent(e, b.parents)
 	var psc trace.SpanContext
+	var links []sdktrace.Link
 	if up != nil {
 		psc = up.sc
+	} else {
+		psc, links = publisherParent(e)
 	}
 	key.key = strings.Clone(k)
-	os := &openSpan{key: key, sc: newContext(e, b, psc, t.global), parent: psc, kind: b.kind, start: e.Time, opened: now, up: up}
+	os := &openSpan{key: key, sc: newContext(e, b, psc, t.global), parent: psc, links: links, kind: b.kind, start: e.Time, opened: now, up: up}
 	if up != nil {
 		up.kids = append(up.kids, os)
 	}
@@ -483,6 +504,10 @@ func (t *tracing) record(b *spanBinding, e *events.Event) (trace.SpanContext, bo
 		}
 		sh.mu.Unlock()
 	}
+	var links []sdktrace.Link
+	if !psc.IsValid() {
+		psc, links = publisherParent(e)
+	}
 	sc := newContext(e, b, psc, t.global)
 	t.recorded.Add(1)
 	if sc.IsSampled() {
@@ -490,7 +515,7 @@ func (t *tracing) record(b *spanBinding, e *events.Event) (trace.SpanContext, bo
 		if b.status != nil {
 			st.Code, st.Description = b.status.decide(e)
 		}
-		t.emit(&finishedSpan{name: b.name, sc: sc, parent: psc, kind: b.kind, start: e.Time.Add(-dur), end: e.Time,
+		t.emit(&finishedSpan{name: b.name, sc: sc, parent: psc, links: links, kind: b.kind, start: e.Time.Add(-dur), end: e.Time,
 			attrs: t.attributes(e, b, nil), status: st, res: t.res, scope: t.scope})
 	}
 	return sc, true
@@ -540,7 +565,7 @@ func (t *tracing) emit(s *finishedSpan) { t.proc.OnEnd(s) }
 
 // finish builds the finished form of an open span.
 func (os *openSpan) finish(name string, end time.Time, attrs []attribute.KeyValue, st sdktrace.Status, t *tracing) *finishedSpan {
-	return &finishedSpan{name: name, sc: os.sc, parent: os.parent, kind: os.kind, start: os.start, end: end,
+	return &finishedSpan{name: name, sc: os.sc, parent: os.parent, links: os.links, kind: os.kind, start: os.start, end: end,
 		attrs: attrs, events: os.events, droppedEvents: os.dropped, status: st, res: t.res, scope: t.scope}
 }
 
@@ -804,6 +829,7 @@ type finishedSpan struct {
 	kind          trace.SpanKind
 	start, end    time.Time
 	attrs         []attribute.KeyValue
+	links         []sdktrace.Link
 	events        []sdktrace.Event
 	droppedEvents int
 	status        sdktrace.Status
@@ -818,7 +844,7 @@ func (s *finishedSpan) SpanKind() trace.SpanKind                    { return s.k
 func (s *finishedSpan) StartTime() time.Time                        { return s.start }
 func (s *finishedSpan) EndTime() time.Time                          { return s.end }
 func (s *finishedSpan) Attributes() []attribute.KeyValue            { return s.attrs }
-func (s *finishedSpan) Links() []sdktrace.Link                      { return nil }
+func (s *finishedSpan) Links() []sdktrace.Link                      { return s.links }
 func (s *finishedSpan) Events() []sdktrace.Event                    { return s.events }
 func (s *finishedSpan) Status() sdktrace.Status                     { return s.status }
 func (s *finishedSpan) InstrumentationScope() instrumentation.Scope { return s.scope }

@@ -417,3 +417,49 @@ func TestTracingOffIgnoresSpanRules(t *testing.T) {
 	require.Zero(t, r.Route(context.Background(), &e))
 	require.Zero(t, r.Stats().Spans.Started)
 }
+
+func TestPublisherSpanBecomesParentOrLink(t *testing.T) {
+	t.Parallel()
+	r, exp, _, _ := tracedRouter(t, router.Config{Routes: traceRoutes()})
+	ctx := context.Background()
+
+	// The publisher traces with the correlation id as its trace id: the
+	// task span is its child, in its trace.
+	same := newTaskIDs()
+	start := events.New(events.TaskInitializeRequested, same.cid, same.taskAttrs()...)
+	start.Parent = events.TraceParent{TraceID: same.cid, SpanID: [8]byte{1, 2, 3, 4, 5, 6, 7, 8}, Flags: 1}
+	r.Route(ctx, &start)
+	end := events.New(events.TaskCompleted, same.cid, same.taskAttrs(events.Int("step_count", 0))...)
+	r.Route(ctx, &end)
+
+	// Another trace: the task span is a root of its own trace, linked.
+	other := newTaskIDs()
+	start2 := events.New(events.TaskInitializeRequested, other.cid, other.taskAttrs()...)
+	start2.Parent = events.TraceParent{TraceID: [16]byte{9: 1}, SpanID: [8]byte{7: 9}, Flags: 1}
+	r.Route(ctx, &start2)
+	end2 := events.New(events.TaskCompleted, other.cid, other.taskAttrs(events.Int("step_count", 0))...)
+	r.Route(ctx, &end2)
+
+	// A publisher that did not sample its span: the trace follows it.
+	unsampled := newTaskIDs()
+	start3 := events.New(events.TaskInitializeRequested, unsampled.cid, unsampled.taskAttrs()...)
+	start3.Parent = events.TraceParent{TraceID: unsampled.cid, SpanID: [8]byte{7: 1}, Flags: 0}
+	r.Route(ctx, &start3)
+	end3 := events.New(events.TaskCompleted, unsampled.cid, unsampled.taskAttrs(events.Int("step_count", 0))...)
+	r.Route(ctx, &end3)
+
+	spans := exp.GetSpans()
+	require.Len(t, spans, 2)
+	byTrace := map[trace.TraceID]tracetest.SpanStub{}
+	for _, s := range spans {
+		byTrace[s.SpanContext.TraceID()] = s
+	}
+	child := byTrace[trace.TraceID(same.cid)]
+	require.True(t, child.Parent.IsRemote())
+	require.Equal(t, trace.SpanID{1, 2, 3, 4, 5, 6, 7, 8}, child.Parent.SpanID())
+	require.Empty(t, child.Links)
+	linked := byTrace[trace.TraceID(other.cid)]
+	require.False(t, linked.Parent.IsValid())
+	require.Len(t, linked.Links, 1)
+	require.Equal(t, trace.TraceID{9: 1}, linked.Links[0].SpanContext.TraceID())
+}
