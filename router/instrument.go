@@ -8,9 +8,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sextant-telemetry/sextant/events"
 )
@@ -45,6 +47,37 @@ type instrument struct {
 type series struct {
 	add []metric.AddOption
 	rec []metric.RecordOption
+
+	exemplarAt atomic.Int64 // unix nanoseconds of the last exemplar offered
+}
+
+// exemplarInterval is the least time between two exemplars offered to one
+// series: offering one costs the SDK ~300 ns, Prometheus keeps only the last
+// per bucket, and a scrape every few seconds sees a recent one all the same.
+const exemplarInterval = 100 * time.Millisecond
+
+// exemplar is the span an event belongs to, offered to the metrics it
+// records as their exemplar.
+type exemplar struct {
+	sc  trace.SpanContext
+	ctx context.Context // carries sc; made on first use unless the span keeps one
+}
+
+// context returns ctx carrying the exemplar's span when s is due for an
+// exemplar, and ctx unchanged otherwise.
+func (x *exemplar) context(ctx context.Context, s *series) context.Context {
+	if x == nil {
+		return ctx
+	}
+	now := time.Now().UnixNano()
+	last := s.exemplarAt.Load()
+	if now-last < int64(exemplarInterval) || !s.exemplarAt.CompareAndSwap(last, now) {
+		return ctx
+	}
+	if x.ctx == nil {
+		x.ctx = trace.ContextWithSpanContext(ctx, x.sc)
+	}
+	return x.ctx
 }
 
 func newSeries(set attribute.Set) *series {
@@ -54,7 +87,7 @@ func newSeries(set attribute.Set) *series {
 
 // record records one event through binding b. It returns false when the event
 // lacks a field the binding needs; nothing is recorded then.
-func (b *binding) record(ctx context.Context, e *events.Event) bool {
+func (b *binding) record(ctx context.Context, e *events.Event, ex *exemplar) bool {
 	var buf [256]byte
 	key := buf[:0]
 	for _, src := range b.labels {
@@ -81,6 +114,7 @@ func (b *binding) record(ctx context.Context, e *events.Event) bool {
 		value, intValue = v.Float64(), v.Int64()
 	}
 	s := b.inst.lookup(key, b, e)
+	ctx = ex.context(ctx, s)
 	inst := b.inst
 	switch inst.typ {
 	case MetricTypeCounter:

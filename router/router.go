@@ -18,7 +18,6 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sextant-telemetry/sextant/events"
 	"github.com/sextant-telemetry/sextant/events/bus"
@@ -190,12 +189,13 @@ func (r *Router) Route(ctx context.Context, e *events.Event) int {
 	t := r.table.Load()
 	bs := t.lookup(e.Name)
 	n, matched := 0, false
+	var ex *exemplar // the span metrics recorded below carry as their exemplar
+	var exv exemplar
 	if r.tr != nil {
 		if sbs := t.lookupSpans(e.Name); len(sbs) > 0 {
-			var sc trace.SpanContext
-			sc, matched = r.tr.handle(e, sbs, &r.missingFields)
-			if sc.IsSampled() { // metrics recorded below carry it as their exemplar
-				ctx = trace.ContextWithSpanContext(ctx, sc)
+			exv, matched = r.tr.handle(e, sbs, &r.missingFields)
+			if exv.sc.IsSampled() {
+				ex = &exv
 			}
 		}
 	}
@@ -215,7 +215,7 @@ func (r *Router) Route(ctx context.Context, e *events.Event) int {
 			}
 		}
 		matched = true
-		if b.record(ctx, e) {
+		if b.record(ctx, e, ex) {
 			n++
 			continue
 		}

@@ -151,6 +151,7 @@ type openSpan struct {
 	start   time.Time
 	attrs   []attribute.KeyValue // nil when not sampled
 	links   []sdktrace.Link      // the publisher's span, when of another trace
+	ctx     context.Context      // carries sc, for exemplars; nil when not sampled
 	events  []sdktrace.Event
 	dropped int       // span events past maxSpanEvents
 	opened  time.Time // router clock
@@ -159,6 +160,9 @@ type openSpan struct {
 	kids       []*openSpan
 	prev, next *openSpan
 }
+
+// exemplar is the span as the metrics of its events' carry it.
+func (os *openSpan) exemplar() exemplar { return exemplar{sc: os.sc, ctx: os.ctx} }
 
 // maxSpanEvents bounds the span events one span keeps, as the SDK's default
 // span limits do; the rest are counted in the span's dropped events.
@@ -295,8 +299,8 @@ func (t *tracing) shard(id events.ID) *spanShard { return &t.shards[id[15]%spanS
 // handle applies the span rules bs to e and returns the span context the
 // event belongs to (the last span it touched) and whether any rule's when
 // let it through.
-func (t *tracing) handle(e *events.Event, bs []*spanBinding, missing *atomic.Uint64) (trace.SpanContext, bool) {
-	var sc trace.SpanContext
+func (t *tracing) handle(e *events.Event, bs []*spanBinding, missing *atomic.Uint64) (exemplar, bool) {
+	var ex exemplar
 	matched := false
 	var when *filter
 	pass := true
@@ -310,7 +314,7 @@ func (t *tracing) handle(e *events.Event, bs []*spanBinding, missing *atomic.Uin
 			}
 		}
 		matched = true
-		var got trace.SpanContext
+		var got exemplar
 		var ok bool
 		switch b.op {
 		case opStart:
@@ -326,11 +330,11 @@ func (t *tracing) handle(e *events.Event, bs []*spanBinding, missing *atomic.Uin
 			missing.Add(1)
 			continue
 		}
-		if got.IsValid() {
-			sc = got
+		if got.sc.IsValid() {
+			ex = got
 		}
 	}
-	return sc, matched
+	return ex, matched
 }
 
 // keyText is the text of src in e, or false when e lacks the field. The
@@ -403,10 +407,10 @@ func newContext(e *events.Event, b *spanBinding, parent trace.SpanContext, globa
 	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID(e.CorrelationID), SpanID: deriveSpanID(e.ID, b.idx), TraceFlags: flags})
 }
 
-func (t *tracing) start(b *spanBinding, e *events.Event) (trace.SpanContext, bool) {
+func (t *tracing) start(b *spanBinding, e *events.Event) (exemplar, bool) {
 	k, ok := keyText(e, b.key)
 	if !ok {
-		return trace.SpanContext{}, false
+		return exemplar{}, false
 	}
 	key := spanKey{name: b.name, trace: e.CorrelationID, key: k}
 	now := t.now()
@@ -417,7 +421,7 @@ func (t *tracing) start(b *spanBinding, e *events.Event) (trace.SpanContext, boo
 		sh.mu.Unlock()
 		t.finishAll(gone, iExpired, now)
 		t.duplicateStart.Add(1)
-		return os.sc, true
+		return os.exemplar(), true
 	}
 	up := sh.findParent(e, b.parents)
 	var psc trace.SpanContext
@@ -439,19 +443,20 @@ func (t *tracing) start(b *spanBinding, e *events.Event) (trace.SpanContext, boo
 	}
 	if os.sc.IsSampled() {
 		os.attrs = t.attributes(e, b, nil)
+		os.ctx = trace.ContextWithSpanContext(context.Background(), os.sc)
 	}
 	sh.mu.Unlock()
 	t.started.Add(1)
 	t.openCount.Add(1)
 	t.finishAll(gone, iExpired, now)
 	t.finishAll(evicted, iEvicted, now)
-	return os.sc, true
+	return os.exemplar(), true
 }
 
-func (t *tracing) end(b *spanBinding, e *events.Event) (trace.SpanContext, bool) {
+func (t *tracing) end(b *spanBinding, e *events.Event) (exemplar, bool) {
 	k, ok := keyText(e, b.key)
 	if !ok {
-		return trace.SpanContext{}, false
+		return exemplar{}, false
 	}
 	now := t.now()
 	sh := t.shard(e.CorrelationID)
@@ -470,7 +475,7 @@ func (t *tracing) end(b *spanBinding, e *events.Event) (trace.SpanContext, bool)
 			return t.record(b.fromEnd, e)
 		}
 		t.unmatchedEnd.Add(1)
-		return trace.SpanContext{}, true
+		return exemplar{}, true
 	}
 	// closed[0] is os; the rest are its open descendants, which end with it.
 	t.ended[iEndEvent].Add(1)
@@ -486,13 +491,13 @@ func (t *tracing) end(b *spanBinding, e *events.Event) (trace.SpanContext, bool)
 	for _, kid := range closed[1:] {
 		t.finish(kid, iParentEnded, end)
 	}
-	return os.sc, true
+	return os.exemplar(), true
 }
 
-func (t *tracing) record(b *spanBinding, e *events.Event) (trace.SpanContext, bool) {
+func (t *tracing) record(b *spanBinding, e *events.Event) (exemplar, bool) {
 	d, ok := e.Attr(b.duration.field)
 	if !ok {
-		return trace.SpanContext{}, false
+		return exemplar{}, false
 	}
 	dur := time.Duration(math.Max(0, d.Float64()*b.scale))
 	var psc trace.SpanContext
@@ -518,13 +523,13 @@ func (t *tracing) record(b *spanBinding, e *events.Event) (trace.SpanContext, bo
 		t.emit(&finishedSpan{name: b.name, sc: sc, parent: psc, links: links, kind: b.kind, start: e.Time.Add(-dur), end: e.Time,
 			attrs: t.attributes(e, b, nil), status: st, res: t.res, scope: t.scope})
 	}
-	return sc, true
+	return exemplar{sc: sc}, true
 }
 
-func (t *tracing) event(b *spanBinding, e *events.Event) (trace.SpanContext, bool) {
+func (t *tracing) event(b *spanBinding, e *events.Event) (exemplar, bool) {
 	k, ok := keyText(e, b.key)
 	if !ok {
-		return trace.SpanContext{}, false
+		return exemplar{}, false
 	}
 	sh := t.shard(e.CorrelationID)
 	sh.mu.Lock()
@@ -532,7 +537,7 @@ func (t *tracing) event(b *spanBinding, e *events.Event) (trace.SpanContext, boo
 	if os == nil {
 		sh.mu.Unlock()
 		t.unmatchedEvent.Add(1)
-		return trace.SpanContext{}, true
+		return exemplar{}, true
 	}
 	if os.sc.IsSampled() {
 		if len(os.events) < maxSpanEvents {
@@ -545,10 +550,10 @@ func (t *tracing) event(b *spanBinding, e *events.Event) (trace.SpanContext, boo
 			os.dropped++
 		}
 	}
-	sc := os.sc
+	ex := os.exemplar()
 	sh.mu.Unlock()
 	t.spanEvents.Add(1)
-	return sc, true
+	return ex, true
 }
 
 // notBefore keeps a span's end from preceding its start when clocks differ
@@ -614,91 +619,74 @@ func (s *statusRule) decide(e *events.Event) (codes.Code, string) {
 // fields redacted. The event's strings share its batch's buffer, so they
 // are copied — all into one allocation.
 func (t *tracing) attributes(e *events.Event, b *spanBinding, dst []attribute.KeyValue) []attribute.KeyValue {
-	n := len(b.attrs)
-	if b.all {
-		n = len(e.Attrs)
+	// Gather the values first: one scan of the event per declared field.
+	type item struct {
+		key       attribute.Key
+		v         events.Value
+		sensitive bool
 	}
-	if n == 0 {
-		return dst
-	}
-	out := make([]attribute.KeyValue, len(dst), len(dst)+n)
-	copy(out, dst)
+	var buf [16]item
+	items := buf[:0]
 	size := 0
 	if b.all {
 		for i := range e.Attrs {
-			if v := e.Attrs[i].Value; v.Kind() == events.KindString {
-				size += len(v.Str())
+			a := &e.Attrs[i]
+			it := item{v: a.Value}
+			if fi, ok := t.fields[a.Key]; ok {
+				it.key, it.sensitive = fi.key, fi.sensitive
+			} else {
+				it.key, it.sensitive = attribute.Key(strings.Clone(a.Key)), t.sensitiveName(a.Key)
 			}
+			items = append(items, it)
 		}
 	} else {
 		for _, a := range b.attrs {
-			if v, ok := e.Attr(a.src.field); ok && v.Kind() == events.KindString {
-				size += len(v.Str())
+			switch a.src.kind {
+			case srcCorrelationID:
+				items = append(items, item{key: a.key, v: events.StringValue(e.CorrelationID.String())})
+			case srcEventName:
+				items = append(items, item{key: a.key, v: events.StringValue(e.Name)})
+			case srcAttr:
+				if v, ok := e.Attr(a.src.field); ok {
+					items = append(items, item{key: a.key, v: v, sensitive: t.isSensitive(a.src.field)})
+				}
 			}
+		}
+	}
+	if len(items) == 0 {
+		return dst
+	}
+	for _, it := range items {
+		if !it.sensitive && it.v.Kind() == events.KindString {
+			size += len(it.v.Str())
 		}
 	}
 	var sb strings.Builder
 	sb.Grow(size)
-	type pending struct {
-		at       int // index in out
-		from, to int // in sb
-	}
-	var strs [16]pending
-	ps := strs[:0]
-	for i := 0; ; i++ {
-		var key attribute.Key
-		var v events.Value
-		sensitive := false
-		if b.all {
-			if i == len(e.Attrs) {
-				break
-			}
-			a := &e.Attrs[i]
-			v = a.Value
-			if fi, ok := t.fields[a.Key]; ok {
-				key, sensitive = fi.key, fi.sensitive
-			} else {
-				key, sensitive = attribute.Key(strings.Clone(a.Key)), t.sensitiveName(a.Key)
-			}
-		} else {
-			if i == len(b.attrs) {
-				break
-			}
-			a := &b.attrs[i]
-			key = a.key
-			switch a.src.kind {
-			case srcCorrelationID:
-				out = append(out, key.String(e.CorrelationID.String()))
-				continue
-			case srcEventName:
-				out = append(out, key.String(strings.Clone(e.Name)))
-				continue
-			}
-			var ok bool
-			if v, ok = e.Attr(a.src.field); !ok {
-				continue
-			}
-			sensitive = t.isSensitive(a.src.field)
-		}
-		switch {
-		case sensitive:
-			out = append(out, key.String(Redacted))
-		case v.Kind() == events.KindInt:
-			out = append(out, key.Int64(v.Int64()))
-		case v.Kind() == events.KindFloat:
-			out = append(out, key.Float64(v.Float64()))
-		case v.Kind() == events.KindBool:
-			out = append(out, key.Bool(v.Bool()))
-		default:
-			from := sb.Len()
-			sb.WriteString(v.Str())
-			ps = append(ps, pending{at: len(out), from: from, to: sb.Len()})
-			out = append(out, attribute.KeyValue{Key: key})
+	for _, it := range items {
+		if !it.sensitive && it.v.Kind() == events.KindString {
+			sb.WriteString(it.v.Str())
 		}
 	}
 	all := sb.String()
-	for _, p := range ps {
-		out[p.at].Value = attribute.StringValue(all[p.from:p.to])
+	out := make([]attribute.KeyValue, len(dst), len(dst)+len(items))
+	copy(out, dst)
+	off := 0
+	for _, it := range items {
+		switch {
+		case it.sensitive:
+			out = append(out, it.key.String(Redacted))
+		case it.v.Kind() == events.KindInt:
+			out = append(out, it.key.Int64(it.v.Int64()))
+		case it.v.Kind() == events.KindFloat:
+			out = append(out, it.key.Float64(it.v.Float64()))
+		case it.v.Kind() == events.KindBool:
+			out = append(out, it.key.Bool(it.v.Bool()))
+		default:
+			n := len(it.v.Str())
+			out = append(out, it.key.String(all[off:off+n]))
+			off += n
+		}
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/sextant-telemetry/sextant/config"
@@ -78,16 +79,21 @@ func BenchmarkRouteDefaultTraces(b *testing.B) {
 		b.Fatal(err)
 	}
 	evs := engineEvents(b, 200)
+	tenth := 0.1
 	for _, bc := range []struct {
 		name     string
 		pipeline bool
 		spans    sdktrace.SpanProcessor
+		ratio    *float64
 	}{
 		{name: "metrics_only"},
 		{name: "traces_discarded", spans: discard{}},
+		{name: "traces_sampled_10pct", spans: discard{}, ratio: &tenth},
 		{name: "traces_jsonl", pipeline: true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
+			rc := cfg.Router
+			rc.Traces.SampleRatio = bc.ratio
 			set := router.Settings{SpanProcessor: bc.spans}
 			var p *traces.Pipeline
 			if bc.pipeline {
@@ -100,7 +106,7 @@ func BenchmarkRouteDefaultTraces(b *testing.B) {
 				set.SpanProcessor = p
 				b.Cleanup(func() { _ = p.Shutdown(context.Background()) })
 			}
-			r, _ := newTestRouter(b, cfg.Router, set)
+			r, _ := newTestRouter(b, rc, set)
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -113,6 +119,44 @@ func BenchmarkRouteDefaultTraces(b *testing.B) {
 				_ = p.ForceFlush(ctx)
 				b.ReportMetric(float64(p.Stats().Dropped.Total()), "spans_dropped")
 			}
+		})
+	}
+}
+
+// BenchmarkHandleDefaultTraces is BenchmarkRouteDefaultTraces through the
+// bus path: batches of 512 encoded events decoded, checked against their
+// schemas and routed, as the router consumes them.
+func BenchmarkHandleDefaultTraces(b *testing.B) {
+	cfg, err := config.Default(noExporters{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	evs := engineEvents(b, 200)
+	var batches [][]byte
+	for i := 0; i < len(evs); i += 512 {
+		batches = append(batches, events.EncodeBatch(evs[i:min(i+512, len(evs))]))
+	}
+	for _, bc := range []struct {
+		name  string
+		spans sdktrace.SpanProcessor
+	}{
+		{name: "metrics_only"},
+		{name: "traces_discarded", spans: discard{}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			r, _ := newTestRouter(b, cfg.Router, router.Settings{SpanProcessor: bc.spans})
+			msgs := make([]*message.Message, len(batches))
+			for i, p := range batches {
+				msgs[i] = newMessage(p)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				if err := r.HandleMessage(msgs[i%len(msgs)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)*float64(len(evs))/float64(len(batches))/b.Elapsed().Seconds(), "events/s")
 		})
 	}
 }
