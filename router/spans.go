@@ -842,9 +842,10 @@ func (s *finishedSpan) DroppedLinks() int                           { return 0 }
 func (s *finishedSpan) DroppedEvents() int                          { return s.droppedEvents }
 func (s *finishedSpan) ChildSpanCount() int                         { return 0 }
 
-// InstrumentationLibrary is the deprecated form of InstrumentationScope.
+// InstrumentationLibrary is the deprecated form of InstrumentationScope,
+// still part of the interface.
 //
-//nolint:staticcheck // part of the interface
+//lint:ignore SA1019 ReadOnlySpan still requires it
 func (s *finishedSpan) InstrumentationLibrary() instrumentation.Library { return s.scope }
 
 // SpanStats counts what the router did to traces.
