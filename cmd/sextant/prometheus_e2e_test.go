@@ -51,8 +51,9 @@ func startPrometheus(t *testing.T, target string, ruleFiles ...string) string {
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
+	// exemplar-storage keeps the exemplars Sextant serves in OpenMetrics.
 	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr)
+		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr, "--enable-feature=exemplar-storage")
 	logf, err := os.Create(filepath.Join(dir, "prometheus.log"))
 	require.NoError(t, err)
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -237,4 +239,53 @@ func TestTracesFollowOTelEnvironment(t *testing.T) {
 		require.Error(t, err)
 		require.Contains(t, err.Error(), "--traces")
 	})
+}
+
+// TestPrometheusStoresExemplars scrapes the demo, traces on, with a real
+// Prometheus that keeps exemplars: a latency bucket's exemplar names a
+// task's trace, whose id is a correlation id the metrics carry.
+func TestPrometheusStoresExemplars(t *testing.T) {
+	t.Parallel()
+	addr := startDemo(t, "--tasks", "20", "--traces", "file:"+filepath.Join(t.TempDir(), "spans.jsonl"))
+	base := startPrometheus(t, addr)
+	var exemplars []struct {
+		SeriesLabels map[string]string `json:"seriesLabels"`
+		Exemplars    []struct {
+			Labels map[string]string `json:"labels"`
+			Value  string            `json:"value"`
+		} `json:"exemplars"`
+	}
+	q := "tasker_step_execution_duration_milliseconds_bucket"
+	require.Eventually(t, func() bool {
+		end := time.Now()
+		resp, err := http.Get(base + "/api/v1/query_exemplars?query=" + q + "&start=" +
+			strconv.FormatInt(end.Add(-time.Hour).Unix(), 10) + "&end=" + strconv.FormatInt(end.Add(time.Minute).Unix(), 10))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Status string          `json:"status"`
+			Data   json.RawMessage `json:"data"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&body) != nil || body.Status != "success" {
+			return false
+		}
+		return json.Unmarshal(body.Data, &exemplars) == nil && len(exemplars) > 0
+	}, 30*time.Second, 200*time.Millisecond, "Prometheus stored no exemplar for %s", q)
+	res, err := promQuery(base, `count by (correlation_id) (tasker_tasks_requests_total)`)
+	require.NoError(t, err)
+	cids := map[string]bool{}
+	for _, r := range res {
+		id, err := events.ParseID(r.Metric["correlation_id"])
+		require.NoError(t, err)
+		cids[hex.EncodeToString(id[:])] = true
+	}
+	require.Len(t, cids, 20)
+	for _, series := range exemplars {
+		for _, x := range series.Exemplars {
+			require.True(t, cids[x.Labels["trace_id"]], "exemplar trace_id %q is a task's correlation id", x.Labels["trace_id"])
+			require.Len(t, x.Labels["span_id"], 16)
+		}
+	}
 }
