@@ -4,7 +4,7 @@ PKGS      := ./...
 BIN       := bin/sextant
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build run test test-short test-fuzz bench lint fmt-check vet staticcheck tidy check-tools clean docs
+.PHONY: all build run test test-short test-fuzz bench lint fmt-check vet staticcheck tidy check-tools clean docs jaeger e2e
 
 all: fmt-check vet lint test
 
@@ -27,10 +27,12 @@ test-fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeEvent -fuzztime=10s ./events/
 	$(GO) test -run='^$$' -fuzz=FuzzRegisterName -fuzztime=10s ./events/
 	$(GO) test -run='^$$' -fuzz=FuzzRouteMatch -fuzztime=10s ./router/
+	$(GO) test -run='^$$' -fuzz=FuzzParseTraceParent -fuzztime=10s ./events/
+	$(GO) test -run='^$$' -fuzz=FuzzApplyFlag -fuzztime=10s ./exporters/traces/
 
 ## bench: the benchmarks recorded in docs/benchmarks.md.
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -count=3 ./events/... ./router/ ./lifecycle/
+	$(GO) test -run='^$$' -bench=. -benchmem -count=3 ./events/... ./router/ ./lifecycle/ ./exporters/traces/
 	$(GO) test -run='^$$' -bench='PostgresInstances|PgxInsertReadBaseline' -benchtime=200000x -count=3 ./cmd/sextant/
 
 check-tools:
@@ -62,3 +64,16 @@ docs:
 
 clean:
 	rm -rf bin
+
+## jaeger: bin/jaeger, the Jaeger v1.76 all-in-one, built from its own module in tools/jaeger
+## so that its hundreds of modules stay out of the main go.mod. Several minutes on 2 cores.
+JAEGER := bin/jaeger
+
+jaeger: $(JAEGER)
+
+$(JAEGER): tools/jaeger/go.mod
+	$(GO) build -C tools/jaeger -o "$(CURDIR)/$(JAEGER)" github.com/jaegertracing/jaeger/cmd/jaeger
+
+## e2e: the optional end-to-end test against a real Jaeger (docs/e2e-jaeger.md); not part of `make test`.
+e2e: jaeger
+	SEXTANT_JAEGER=$(CURDIR)/$(JAEGER) $(GO) test -race -tags e2e -run 'Jaeger' -count=1 -timeout 15m ./cmd/sextant/
