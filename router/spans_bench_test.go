@@ -136,15 +136,20 @@ func BenchmarkHandleDefaultTraces(b *testing.B) {
 	for i := 0; i < len(evs); i += 512 {
 		batches = append(batches, events.EncodeBatch(evs[i:min(i+512, len(evs))]))
 	}
+	tenth := 0.1
 	for _, bc := range []struct {
 		name  string
 		spans sdktrace.SpanProcessor
+		ratio *float64
 	}{
 		{name: "metrics_only"},
 		{name: "traces_discarded", spans: discard{}},
+		{name: "traces_sampled_10pct", spans: discard{}, ratio: &tenth},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			r, _ := newTestRouter(b, cfg.Router, router.Settings{SpanProcessor: bc.spans})
+			rc := cfg.Router
+			rc.Traces.SampleRatio = bc.ratio
+			r, _ := newTestRouter(b, rc, router.Settings{SpanProcessor: bc.spans})
 			msgs := make([]*message.Message, len(batches))
 			for i, p := range batches {
 				msgs[i] = newMessage(p)
