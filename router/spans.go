@@ -499,7 +499,7 @@ func (t *tracing) record(b *spanBinding, e *events.Event) (exemplar, bool) {
 	if !ok {
 		return exemplar{}, false
 	}
-	dur := time.Duration(math.Max(0, d.Float64()*b.scale))
+	dur := spanDuration(d.Float64(), b.scale)
 	var psc trace.SpanContext
 	if len(b.parents) > 0 {
 		sh := t.shard(e.CorrelationID)
@@ -554,6 +554,19 @@ func (t *tracing) event(b *spanBinding, e *events.Event) (exemplar, bool) {
 	sh.mu.Unlock()
 	t.spanEvents.Add(1)
 	return ex, true
+}
+
+// spanDuration converts a duration field's value: negative and NaN values
+// mean 0, and values past what a time.Duration holds are capped.
+func spanDuration(v, scale float64) time.Duration {
+	ns := v * scale
+	switch {
+	case !(ns > 0): // also NaN
+		return 0
+	case ns >= math.MaxInt64:
+		return math.MaxInt64
+	}
+	return time.Duration(ns)
 }
 
 // notBefore keeps a span's end from preceding its start when clocks differ

@@ -3,6 +3,7 @@ package router_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -462,4 +463,22 @@ func TestPublisherSpanBecomesParentOrLink(t *testing.T) {
 	require.False(t, linked.Parent.IsValid())
 	require.Len(t, linked.Links, 1)
 	require.Equal(t, trace.TraceID{9: 1}, linked.Links[0].SpanContext.TraceID())
+}
+
+func TestRecordSpanDurationsAreSane(t *testing.T) {
+	t.Parallel()
+	routes := []router.Route{{Match: events.StepClaimed, Spans: []router.SpanRule{{Record: "claim", Duration: "duration_ms"}}}}
+	for _, tt := range []struct {
+		ms   float64
+		want time.Duration
+	}{{-5, 0}, {math.NaN(), 0}, {math.Inf(1), math.MaxInt64}, {1e300, math.MaxInt64}, {2.5, 2500 * time.Microsecond}} {
+		r, exp, _, _ := tracedRouter(t, router.Config{Routes: routes})
+		ids := newTaskIDs()
+		e := events.New(events.StepClaimed, ids.cid, ids.stepAttrs(events.String("claim_method", "poll"), events.Float("duration_ms", tt.ms))...)
+		r.Route(context.Background(), &e)
+		spans := exp.GetSpans()
+		require.Len(t, spans, 1, "duration %v", tt.ms)
+		require.Equal(t, e.Time, spans[0].EndTime)
+		require.Equal(t, e.Time.Add(-tt.want), spans[0].StartTime, "duration %v", tt.ms)
+	}
 }
