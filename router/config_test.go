@@ -163,6 +163,13 @@ func TestSpanRulesValidate(t *testing.T) {
 			want: []string{"traces.sample_ratio: must be from 0 to 1", "traces.max_open_spans: must not be negative", "traces.open_span_ttl: must not be negative", "traces.sensitive_keys[0]: must not be empty"}},
 		{name: "alternative with a typo", cfg: router.Config{Routes: []router.Route{start, {Match: "{task.completed,task.complete}", Spans: []router.SpanRule{{End: "task", Key: "task_uuid"}}}}},
 			want: []string{`routes[1].match: unknown event "task.complete"`}},
+		{name: "event_name as key", cfg: with(events.StepCompleted, router.SpanRule{Event: "task", Key: "event_name"}),
+			want: []string{"routes[1].spans[0].key: event_name differs between a span's start and end events"}},
+		{name: "end with duration lacks the start's parent key", cfg: router.Config{Routes: []router.Route{start,
+			{Match: events.StepEnqueued, Spans: []router.SpanRule{{Start: "step", Key: "step_uuid", Parent: []router.SpanRef{{Span: "task", Key: "task_uuid"}}}}},
+			{Match: events.WorkerStopped, Spans: []router.SpanRule{{End: "step", Key: "worker_id", Duration: "", Attributes: map[string]string{}}}},
+			{Match: events.DBQueryExecuted, Spans: []router.SpanRule{{End: "step", Key: "pool", Duration: "duration_ms"}}},
+		}}, want: []string{`routes[3].spans[0].duration: recording span "step" from event "db.query_executed" takes its start rule's parent "task", keyed by field "task_uuid", which the event lacks`}},
 		{name: "route with neither", cfg: router.Config{Routes: []router.Route{{Match: events.StepEnqueued}}},
 			want: []string{"routes[0].metrics: a route needs at least one metric or span rule"}},
 	}

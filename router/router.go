@@ -191,12 +191,15 @@ func (r *Router) Route(ctx context.Context, e *events.Event) int {
 	n, matched := 0, false
 	var ex *exemplar // the span metrics recorded below carry as their exemplar
 	var exv exemplar
-	if r.tr != nil {
-		if sbs := t.lookupSpans(e.Name); len(sbs) > 0 {
+	if sbs := t.lookupSpans(e.Name); len(sbs) > 0 {
+		if r.tr != nil {
 			exv, matched = r.tr.handle(e, sbs, &r.missingFields)
 			if exv.sc.IsSampled() {
 				ex = &exv
 			}
+		} else {
+			// Tracing is off, but the event matched a rule all the same.
+			matched = spanRulesPass(e, sbs)
 		}
 	}
 	if len(bs) == 0 && !matched {
@@ -659,9 +662,8 @@ func (r *Router) registerSpanMetrics(meter metric.Meter) error {
 	reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		t := r.tr
 		o.ObserveInt64(started, int64(t.started.Load()))
-		fe := t.recordedFromEnd.Load()
-		o.ObserveInt64(recorded, int64(t.recorded.Load()-fe), fromRule)
-		o.ObserveInt64(recorded, int64(fe), fromEnd)
+		o.ObserveInt64(recorded, int64(t.recorded.Load()), fromRule)
+		o.ObserveInt64(recorded, int64(t.recordedFromEnd.Load()), fromEnd)
 		for i := range endReasons {
 			o.ObserveInt64(ended, int64(t.ended[i].Load()), reasons[i])
 		}

@@ -189,9 +189,13 @@ func checkRatio(r *float64) error {
 func validateSpans(routes []Route) []error {
 	var errs []error
 	opened := map[string]bool{}
+	firstStart := map[string]SpanRule{} // as the router picks it for an end rule's duration
 	for _, r := range routes {
 		for _, s := range r.Spans {
 			if s.Start != "" {
+				if !opened[s.Start] {
+					firstStart[s.Start] = s
+				}
 				opened[s.Start] = true
 			}
 		}
@@ -213,7 +217,21 @@ func validateSpans(routes []Route) []error {
 			continue // reported with the route's match
 		}
 		for j, s := range r.Spans {
-			errs = append(errs, s.validate("routes["+strconv.Itoa(i)+"].spans["+strconv.Itoa(j)+"]", schemas, opened, knownSpans)...)
+			sp := "routes[" + strconv.Itoa(i) + "].spans[" + strconv.Itoa(j) + "]"
+			errs = append(errs, s.validate(sp, schemas, opened, knownSpans)...)
+			if s.End == "" || s.Duration == "" {
+				continue
+			}
+			// Recorded from this end event, the span takes its start
+			// rule's parents: their keys must be fields of this event too.
+			for _, p := range firstStart[s.End].Parent {
+				for _, sc := range schemas {
+					if _, ok := sc.Field(p.Key); !ok && p.Key != "" {
+						errs = append(errs, fieldErr(sp+".duration", "recording span %q from event %q takes its start rule's parent %q, keyed by field %q, which the event lacks: drop duration, or add the field",
+							s.End, sc.Name, p.Span, p.Key))
+					}
+				}
+			}
 		}
 	}
 	return errs
@@ -248,6 +266,8 @@ func (s SpanRule) validate(path string, schemas []events.Schema, opened map[stri
 			article = "an"
 		}
 		errs = append(errs, fieldErr(path+".key", "%s %s rule needs the field that identifies its span, e.g. task_uuid", article, op))
+	case s.Key == events.FieldEventName:
+		errs = append(errs, fieldErr(path+".key", "event_name differs between a span's start and end events, so it cannot identify the span: use a field such as task_uuid"))
 	case s.Key != "":
 		field(path+".key", s.Key, "the span key")
 	}

@@ -51,7 +51,8 @@ type spanBinding struct {
 	when     *filter
 	// fromEnd, on end rules with a duration, says how to record the span
 	// when its start event never arrived: the start rule's parents and kind.
-	fromEnd *spanBinding
+	fromEnd   *spanBinding
+	endRecord bool // this is a fromEnd binding
 }
 
 type parentRef struct {
@@ -111,7 +112,7 @@ func linkEndRules(all []*spanBinding) {
 		}
 		for _, s := range all {
 			if s.op == opStart && s.name == b.name {
-				b.fromEnd = &spanBinding{op: opRecord, name: b.name, idx: b.idx, parents: s.parents, kind: s.kind,
+				b.fromEnd = &spanBinding{op: opRecord, endRecord: true, name: b.name, idx: b.idx, parents: s.parents, kind: s.kind,
 					duration: b.duration, scale: b.scale, all: b.all, attrs: b.attrs, status: b.status, ratio: s.ratio}
 				break
 			}
@@ -206,7 +207,9 @@ type tracing struct {
 	names  map[string]string    // catalog event names, interned
 	shards [spanShards]spanShard
 
-	started, recorded, recordedFromEnd, spanEvents atomic.Uint64
+	started, recorded, recordedFromEnd, spanEvents atomic.Uint64 // recorded: by record rules only
+	afterClose                                     atomic.Uint64
+	closed                                         atomic.Bool      // closeAll ran: no new span
 	ended                                          [5]atomic.Uint64 // by endReasons index
 	unmatchedEnd, unmatchedEvent, duplicateStart   atomic.Uint64
 	openCount                                      atomic.Int64
@@ -300,6 +303,13 @@ func (t *tracing) shard(id events.ID) *spanShard { return &t.shards[id[15]%spanS
 // event belongs to (the last span it touched) and whether any rule's when
 // let it through.
 func (t *tracing) handle(e *events.Event, bs []*spanBinding, missing *atomic.Uint64) (exemplar, bool) {
+	if e.CorrelationID == (events.ID{}) { // no trace to put a span in
+		if spanRulesPass(e, bs) {
+			missing.Add(1)
+			return exemplar{}, true
+		}
+		return exemplar{}, false
+	}
 	var ex exemplar
 	matched := false
 	var when *filter
@@ -335,6 +345,16 @@ func (t *tracing) handle(e *events.Event, bs []*spanBinding, missing *atomic.Uin
 		}
 	}
 	return ex, matched
+}
+
+// spanRulesPass reports whether any rule of bs lets e through its when.
+func spanRulesPass(e *events.Event, bs []*spanBinding) bool {
+	for _, b := range bs {
+		if b.when == nil || b.when.match(e) {
+			return true
+		}
+	}
+	return false
 }
 
 // keyText is the text of src in e, or false when e lacks the field. The
@@ -412,6 +432,10 @@ func (t *tracing) start(b *spanBinding, e *events.Event) (exemplar, bool) {
 	if !ok {
 		return exemplar{}, false
 	}
+	if t.closed.Load() { // nothing would ever end it
+		t.afterClose.Add(1)
+		return exemplar{}, true
+	}
 	key := spanKey{name: b.name, trace: e.CorrelationID, key: k}
 	now := t.now()
 	sh := t.shard(e.CorrelationID)
@@ -471,8 +495,11 @@ func (t *tracing) end(b *spanBinding, e *events.Event) (exemplar, bool) {
 	t.finishAll(gone, iExpired, now)
 	if os == nil {
 		if b.fromEnd != nil {
-			t.recordedFromEnd.Add(1)
-			return t.record(b.fromEnd, e)
+			ex, ok := t.record(b.fromEnd, e)
+			if ok {
+				t.recordedFromEnd.Add(1)
+			}
+			return ex, ok
 		}
 		t.unmatchedEnd.Add(1)
 		return exemplar{}, true
@@ -484,7 +511,7 @@ func (t *tracing) end(b *spanBinding, e *events.Event) (exemplar, bool) {
 	if os.sc.IsSampled() {
 		st := sdktrace.Status{}
 		if b.status != nil {
-			st.Code, st.Description = b.status.decide(e)
+			st.Code, st.Description = b.status.decide(t, e)
 		}
 		t.emit(os.finish(b.name, end, t.attributes(e, b, os.attrs), st, t))
 	}
@@ -499,7 +526,14 @@ func (t *tracing) record(b *spanBinding, e *events.Event) (exemplar, bool) {
 	if !ok {
 		return exemplar{}, false
 	}
+	if t.closed.Load() { // the processor has been flushed for the last time
+		t.afterClose.Add(1)
+		return exemplar{}, true
+	}
 	dur := spanDuration(d.Float64(), b.scale)
+	if since := e.Time.Sub(unixEpoch); dur > since && since > 0 {
+		dur = since // no span starts before 1970: OTLP times are unsigned
+	}
 	var psc trace.SpanContext
 	if len(b.parents) > 0 {
 		sh := t.shard(e.CorrelationID)
@@ -514,11 +548,13 @@ func (t *tracing) record(b *spanBinding, e *events.Event) (exemplar, bool) {
 		psc, links = publisherParent(e)
 	}
 	sc := newContext(e, b, psc, t.global)
-	t.recorded.Add(1)
+	if !b.endRecord { // counted by end, once it succeeded
+		t.recorded.Add(1)
+	}
 	if sc.IsSampled() {
 		st := sdktrace.Status{}
 		if b.status != nil {
-			st.Code, st.Description = b.status.decide(e)
+			st.Code, st.Description = b.status.decide(t, e)
 		}
 		t.emit(&finishedSpan{name: b.name, sc: sc, parent: psc, links: links, kind: b.kind, start: e.Time.Add(-dur), end: e.Time,
 			attrs: t.attributes(e, b, nil), status: st, res: t.res, scope: t.scope})
@@ -555,6 +591,8 @@ func (t *tracing) event(b *spanBinding, e *events.Event) (exemplar, bool) {
 	t.spanEvents.Add(1)
 	return ex, true
 }
+
+var unixEpoch = time.Unix(0, 0)
 
 // spanDuration converts a duration field's value: negative and NaN values
 // mean 0, and values past what a time.Duration holds are capped.
@@ -612,8 +650,9 @@ func (t *tracing) finishAll(spans []*openSpan, reason int, at time.Time) {
 	}
 }
 
-// decide returns the status an event gives a span.
-func (s *statusRule) decide(e *events.Event) (codes.Code, string) {
+// decide returns the status an event gives a span; a sensitive message
+// field is redacted.
+func (s *statusRule) decide(t *tracing, e *events.Event) (codes.Code, string) {
 	code := s.code
 	if s.field.kind != srcNone {
 		code = codes.Ok
@@ -624,12 +663,15 @@ func (s *statusRule) decide(e *events.Event) (codes.Code, string) {
 	if code != codes.Error {
 		return code, ""
 	}
-	msg, _ := keyText(e, s.message)
+	msg, ok := keyText(e, s.message)
+	if ok && s.message.kind == srcAttr && t.isSensitive(s.message.field) {
+		return code, Redacted
+	}
 	return code, strings.Clone(msg)
 }
 
-// attributes appends to dst the span attributes b takes from e, sensitive
-// fields redacted. The event's strings share its batch's buffer, so they
+// attributes returns dst and the span attributes b takes from e, sensitive
+// fields redacted; one of e's replaces one of dst with the same key. The event's strings share its batch's buffer, so they
 // are copied — all into one allocation.
 func (t *tracing) attributes(e *events.Event, b *spanBinding, dst []attribute.KeyValue) []attribute.KeyValue {
 	// Gather the values first: one scan of the event per declared field.
@@ -700,6 +742,16 @@ func (t *tracing) attributes(e *events.Event, b *spanBinding, dst []attribute.Ke
 			out = append(out, it.key.String(all[off:off+n]))
 			off += n
 		}
+	}
+	if len(dst) > 0 { // an end event's fields replace the start's of the same name
+		old, added := out[:len(dst)], out[len(dst):]
+		kept := old[:0]
+		for _, kv := range old {
+			if !slices.ContainsFunc(added, func(a attribute.KeyValue) bool { return a.Key == kv.Key }) {
+				kept = append(kept, kv)
+			}
+		}
+		out = append(kept, added...)
 	}
 	return out
 }
@@ -805,6 +857,7 @@ func (t *tracing) sweep() {
 // closeAll ends every open span (the router is shutting down) and flushes
 // the span processor.
 func (t *tracing) closeAll(ctx context.Context) error {
+	t.closed.Store(true)
 	now := t.now()
 	for i := range t.shards {
 		sh := &t.shards[i]
@@ -871,11 +924,13 @@ type SpanStats struct {
 	UnmatchedEnds   uint64            // end events whose span was not open (and could not be recorded)
 	UnmatchedEvents uint64            // span events whose span was not open
 	DuplicateStarts uint64            // start events for a span already open (ignored)
+	AfterShutdown   uint64            // start and record rules refused after Shutdown ended every open span
 	Open            int64             // spans waiting for their end event
 }
 
 func (t *tracing) stats() SpanStats {
-	s := SpanStats{Started: t.started.Load(), Recorded: t.recorded.Load(), RecordedFromEnd: t.recordedFromEnd.Load(),
+	fromEnd := t.recordedFromEnd.Load()
+	s := SpanStats{Started: t.started.Load(), Recorded: t.recorded.Load() + fromEnd, RecordedFromEnd: fromEnd, AfterShutdown: t.afterClose.Load(),
 		Events: t.spanEvents.Load(), UnmatchedEnds: t.unmatchedEnd.Load(), UnmatchedEvents: t.unmatchedEvent.Load(),
 		DuplicateStarts: t.duplicateStart.Load(), Open: t.openCount.Load(), Ended: map[string]uint64{}}
 	for i, r := range endReasons {

@@ -468,10 +468,11 @@ func TestPublisherSpanBecomesParentOrLink(t *testing.T) {
 func TestRecordSpanDurationsAreSane(t *testing.T) {
 	t.Parallel()
 	routes := []router.Route{{Match: events.StepClaimed, Spans: []router.SpanRule{{Record: "claim", Duration: "duration_ms"}}}}
+	epoch := time.Unix(0, 0)
 	for _, tt := range []struct {
 		ms   float64
-		want time.Duration
-	}{{-5, 0}, {math.NaN(), 0}, {math.Inf(1), math.MaxInt64}, {1e300, math.MaxInt64}, {2.5, 2500 * time.Microsecond}} {
+		want time.Duration // 0 < want: start = end - want; -1: the Unix epoch
+	}{{-5, 0}, {math.NaN(), 0}, {math.Inf(1), -1}, {1e300, -1}, {2.5, 2500 * time.Microsecond}} {
 		r, exp, _, _ := tracedRouter(t, router.Config{Routes: routes})
 		ids := newTaskIDs()
 		e := events.New(events.StepClaimed, ids.cid, ids.stepAttrs(events.String("claim_method", "poll"), events.Float("duration_ms", tt.ms))...)
@@ -479,6 +480,93 @@ func TestRecordSpanDurationsAreSane(t *testing.T) {
 		spans := exp.GetSpans()
 		require.Len(t, spans, 1, "duration %v", tt.ms)
 		require.Equal(t, e.Time, spans[0].EndTime)
-		require.Equal(t, e.Time.Add(-tt.want), spans[0].StartTime, "duration %v", tt.ms)
+		want := e.Time.Add(-tt.want)
+		if tt.want < 0 {
+			want = epoch // OTLP times are unsigned: nothing starts before 1970
+		}
+		require.True(t, want.Equal(spans[0].StartTime), "duration %v: start %v, want %v", tt.ms, spans[0].StartTime, want)
 	}
+}
+
+func TestSpanEdgeCases(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t.Run("status message of a sensitive field is redacted", func(t *testing.T) {
+		r, exp, _, _ := tracedRouter(t, router.Config{Routes: traceRoutes(), Traces: router.TraceConfig{SensitiveKeys: []string{"message"}}})
+		ids := newTaskIDs()
+		for _, e := range []events.Event{
+			events.New(events.TaskInitializeRequested, ids.cid, ids.taskAttrs()...),
+			events.New(events.TaskFailed, ids.cid, ids.taskAttrs(events.String("error_type", "x"), events.String("error_message", "password=hunter2"))...),
+		} {
+			r.Route(ctx, &e)
+		}
+		spans := exp.GetSpans()
+		require.Len(t, spans, 1)
+		require.Equal(t, codes.Error, spans[0].Status.Code)
+		require.Equal(t, router.Redacted, spans[0].Status.Description)
+		require.Equal(t, router.Redacted, attrMap(spans[0].Attributes)["error_message"])
+	})
+	t.Run("an end event's fields replace the start's", func(t *testing.T) {
+		r, exp, _, _ := tracedRouter(t, router.Config{Routes: traceRoutes()})
+		ids := newTaskIDs()
+		start := events.New(events.TaskInitializeRequested, ids.cid, ids.taskAttrs()...)
+		r.Route(ctx, &start)
+		end := events.New(events.TaskCompleted, ids.cid, events.String("task_uuid", ids.task), events.String("task_type", "renamed"),
+			events.String("namespace", "rust_e2e_linear"), events.Int("step_count", 4))
+		r.Route(ctx, &end)
+		spans := exp.GetSpans()
+		require.Len(t, spans, 1)
+		keys := map[attribute.Key]int{}
+		for _, kv := range spans[0].Attributes {
+			keys[kv.Key]++
+		}
+		for k, n := range keys {
+			require.Equal(t, 1, n, "attribute %s appears once", k)
+		}
+		require.Equal(t, "renamed", attrMap(spans[0].Attributes)["task_type"])
+		require.Equal(t, int64(4), attrMap(spans[0].Attributes)["step_count"])
+	})
+	t.Run("no correlation id, no span", func(t *testing.T) {
+		r, exp, _, _ := tracedRouter(t, router.Config{Routes: traceRoutes()})
+		ids := newTaskIDs()
+		e := events.New(events.TaskInitialized, events.ID{}, ids.taskAttrs(events.Int("step_count", 1), events.Float("duration_ms", 1))...)
+		r.Route(ctx, &e)
+		require.Empty(t, exp.GetSpans())
+		require.Equal(t, uint64(1), r.Stats().MissingFields)
+		require.Equal(t, uint64(1), r.Stats().Routed, "the event matched a rule")
+	})
+	t.Run("no span starts after shutdown", func(t *testing.T) {
+		r, exp, _, _ := tracedRouter(t, router.Config{Routes: traceRoutes()})
+		require.NoError(t, r.Shutdown(ctx))
+		ids := newTaskIDs()
+		for _, e := range []events.Event{
+			events.New(events.TaskInitializeRequested, ids.cid, ids.taskAttrs()...),
+			events.New(events.TaskInitialized, ids.cid, ids.taskAttrs(events.Int("step_count", 1), events.Float("duration_ms", 1))...),
+		} {
+			r.Route(ctx, &e)
+		}
+		st := r.Stats().Spans
+		require.Zero(t, st.Open)
+		require.Equal(t, uint64(3), st.AfterShutdown, "a start, a record and a start")
+		require.Empty(t, exp.GetSpans())
+	})
+	t.Run("tracing off: span rules still match", func(t *testing.T) {
+		r, _ := newTestRouter(t, router.Config{Routes: traceRoutes()}, router.Settings{})
+		ids := newTaskIDs()
+		e := events.New(events.TaskInitializeRequested, ids.cid, ids.taskAttrs()...)
+		r.Route(ctx, &e)
+		require.Equal(t, uint64(1), r.Stats().Routed)
+		require.Zero(t, r.Stats().Unmatched)
+	})
+	t.Run("recorded from end counts apart", func(t *testing.T) {
+		r, _, _, _ := tracedRouter(t, router.Config{Routes: traceRoutes()})
+		ids := newTaskIDs()
+		// No duration_ms: the end rule cannot record the span.
+		e := events.New(events.StepCompleted, ids.cid, ids.stepAttrs(events.String("result", "success"))...)
+		r.Route(ctx, &e)
+		st := r.Stats().Spans
+		require.Zero(t, st.Recorded)
+		require.Zero(t, st.RecordedFromEnd)
+		require.Equal(t, uint64(1), r.Stats().MissingFields)
+	})
 }

@@ -52,7 +52,7 @@ func applySamplerEnv(tc *router.TraceConfig, getenv func(string) string, logger 
 	case "traceidratio":
 		if arg := strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER_ARG")); arg != "" {
 			r, err := strconv.ParseFloat(arg, 64)
-			if err != nil || r < 0 || r > 1 {
+			if err != nil || !(r >= 0 && r <= 1) { // NaN too
 				logger.Warn("OTEL_TRACES_SAMPLER_ARG is not a ratio from 0 to 1; keeping every trace", "value", arg)
 				return
 			}
