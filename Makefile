@@ -40,6 +40,10 @@ check-tools:
 	  echo "make test: promtool not found. It checks our Prometheus exposition."; \
 	  echo "  Install Debian's prometheus package: sudo apt-get update && sudo apt-get install -y prometheus"; \
 	  exit 1; }
+	@command -v prometheus-pushgateway >/dev/null 2>&1 || { \
+	  echo "make test: prometheus-pushgateway not found. Export targets push to a real one in the tests."; \
+	  echo "  Install Debian's package: sudo apt-get update && sudo apt-get install -y prometheus-pushgateway"; \
+	  exit 1; }
 
 lint: fmt-check vet staticcheck
 

@@ -29,6 +29,7 @@ func TestDependencyDirection(t *testing.T) {
 		"exporters":                     {},
 		"exporters/prometheus":          {"exporters"},
 		"exporters/traces":              {"exporters"},
+		"exporters/targets":             {"exporters"},
 		// The traces section is fixed (one span pipeline), not a pluggable
 		// exporter chosen by factory, so config holds its type directly.
 		"config": {"events", "events/bus", "router", "exporters", "exporters/traces"},
