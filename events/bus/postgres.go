@@ -93,6 +93,9 @@ const maxIdentifier = 63
 //
 // A Postgres is safe for concurrent use.
 type Postgres struct {
+	claimsMu    sync.Mutex // guards claimsReady
+	claimsReady bool       // the claims table exists (Claim)
+
 	cfg     Config
 	pool    *pgxpool.Pool
 	db      wsql.Beginner
