@@ -112,6 +112,12 @@ func TestInvalid(t *testing.T) {
 		{name: "bad_listen", validate: []want{
 			{"2:11", "server.listen", `want host:port such as 127.0.0.1:9464, got "localhost"`},
 		}},
+		{name: "bad_targets", validate: []want{
+			{"5:19", "exporters.targets[0].http.url", `want http://host:port/... or https://..., got "ftp://collector"`},
+			{"9:13", "exporters.targets[1].name", `"textfile" is also the name of target [0]`},
+			{"8:18", "exporters.targets[1].max_delay", `goes with after_events`},
+			{"10:15", "exporters.targets[1].format", `a Pushgateway takes prometheus, got "json"`},
+		}},
 		{name: "invalid_values", validate: []want{
 			{"3:10", "bus.topic", "must not be empty"},
 			{"2:15", "bus.batch_size", "must be between 1 and"},

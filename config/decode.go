@@ -216,8 +216,11 @@ func (d *decoder) spend(n *yaml.Node, path string, cost int) bool {
 }
 
 func join(path, key string) string {
-	if path == "" {
+	switch {
+	case path == "":
 		return key
+	case strings.HasPrefix(key, "["): // an index: a list section's own paths start with one
+		return path + key
 	}
 	return path + "." + key
 }

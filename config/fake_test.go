@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sextant-telemetry/sextant/exporters"
+	"github.com/sextant-telemetry/sextant/exporters/targets"
 )
 
 // fakeFactory is a hand-written exporters.Factory: the real exporters are
@@ -63,4 +64,6 @@ func jsonFactory() exporters.Factory {
 }
 
 // testFactories are the factories most tests pass.
-func testFactories() []exporters.Factory { return []exporters.Factory{promFactory(), jsonFactory()} }
+func testFactories() []exporters.Factory {
+	return []exporters.Factory{promFactory(), jsonFactory(), targets.Factory{}}
+}

@@ -7,6 +7,7 @@
 package targets
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -15,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sextant-telemetry/sextant/exporters"
 )
 
 // Target is one export target.
@@ -85,6 +88,47 @@ type Pushgateway struct {
 	Grouping map[string]string `yaml:"grouping,omitempty"`
 }
 
+// List is the exporters.targets section of the configuration: the targets
+// to run. The host builds their Runner with New; the List's factory only
+// lets the configuration loader decode and validate it.
+type List []Target
+
+// Validate checks the list (see Validate).
+func (l List) Validate() error { return Validate(l) }
+
+// FieldError is a problem at a path below the list, such as [1].http.url.
+type FieldError struct {
+	Path string
+	Err  error
+}
+
+func (e *FieldError) Error() string { return e.Path + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// FieldPath returns the path of the field at fault.
+func (e *FieldError) FieldPath() string { return e.Path }
+
+// Type is the key of the targets under exporters in the configuration.
+const Type = "targets"
+
+// Factory lets the configuration loader decode exporters.targets. The
+// targets need what only the host has (the snapshot, the router's count,
+// the bus), so it builds them with New rather than through Create.
+type Factory struct{}
+
+// Type returns "targets".
+func (Factory) Type() string { return Type }
+
+// NewDefaultConfig returns an empty *List.
+func (Factory) NewDefaultConfig() exporters.Config { return &List{} }
+
+// Create refuses: the host calls New with the decoded list.
+func (Factory) Create(context.Context, exporters.Config, exporters.Settings) (exporters.Component, error) {
+	return nil, errors.New("targets: built by the host with targets.New, not through the factory")
+}
+
 // Defaults.
 const (
 	DefaultTimeout         = 10 * time.Second
@@ -108,7 +152,7 @@ func Validate(ts []Target) error {
 	for i, t := range ts {
 		p := "[" + strconv.Itoa(i) + "]"
 		add := func(field, format string, args ...any) {
-			errs = append(errs, fmt.Errorf("%s.%s: %s", p, field, fmt.Sprintf(format, args...)))
+			errs = append(errs, &FieldError{Path: p + "." + field, Err: fmt.Errorf(format, args...)})
 		}
 		if !targetName.MatchString(t.Name) {
 			add("name", "must match %s, got %q", targetName, t.Name)
