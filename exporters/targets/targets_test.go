@@ -222,7 +222,9 @@ func TestSlowTargetDoesNotSlowOthers(t *testing.T) {
 
 type claimer struct{ mine atomic.Bool }
 
-func (c *claimer) Claim(context.Context, string, time.Duration) (bool, error) { return c.mine.Load(), nil }
+func (c *claimer) Claim(context.Context, string, time.Duration) (bool, error) {
+	return c.mine.Load(), nil
+}
 
 func TestClusterWideTargetRunsWhereClaimed(t *testing.T) {
 	t.Parallel()
