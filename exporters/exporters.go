@@ -6,16 +6,10 @@ import (
 	"log/slog"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
 // ErrShutdown is returned by Export after Shutdown.
 var ErrShutdown = errors.New("exporter is shut down")
-
-// Batch is one snapshot of every metric, as read from the SDK.
-type Batch struct {
-	Metrics *metricdata.ResourceMetrics
-}
 
 // Component is what every exporter is: something the host shuts down.
 type Component interface {
@@ -23,17 +17,6 @@ type Component interface {
 	// honouring ctx's deadline. It is safe to call more than once and from
 	// several goroutines; calls after the first return nil.
 	Shutdown(ctx context.Context) error
-}
-
-// Exporter receives snapshots pushed to it.
-type Exporter interface {
-	Component
-	// Export writes b. It is safe for concurrent use. ctx bounds the call;
-	// when it ends, Export returns ctx.Err(). The implementation must not
-	// keep b or anything it points to after returning. Export does not
-	// retry: the caller (an export target) decides whether to retry. After
-	// Shutdown it returns ErrShutdown.
-	Export(ctx context.Context, b Batch) error
 }
 
 // Puller is an exporter that is scraped rather than pushed to, such as
@@ -67,6 +50,6 @@ type Factory interface {
 	// in; the config loader decodes the user's section into it.
 	NewDefaultConfig() Config
 	// Create builds an exporter from a validated configuration. The result
-	// implements Exporter, Puller or both.
+	// may also implement Puller or SnapshotExporter.
 	Create(ctx context.Context, cfg Config, set Settings) (Component, error)
 }

@@ -26,7 +26,7 @@ func TestDependencyDirection(t *testing.T) {
 		"events/internal/gencatalogdoc": {"events", "events/internal/catalogdoc"},
 		"lifecycle":                     {"events"},
 		"router":                        {"events", "events/bus", "exporters"},
-		"exporters":                     {},
+		"exporters":                     {"events"},
 		"exporters/prometheus":          {"exporters"},
 		"exporters/traces":              {"exporters"},
 		"exporters/targets":             {"exporters"},
