@@ -30,6 +30,10 @@ func TestDependencyDirection(t *testing.T) {
 		"exporters/prometheus":          {"exporters"},
 		"exporters/traces":              {"exporters"},
 		"exporters/targets":             {"exporters"},
+		"exporters/json":                {"exporters"},
+		"exporters/csv":                 {"exporters"},
+		// test helpers: a sample snapshot and comparisons
+		"exporters/internal/snapshottest": {"exporters"},
 		// The traces section is fixed (one span pipeline), not a pluggable
 		// exporter chosen by factory, so config holds its type directly.
 		"config": {"events", "events/bus", "router", "exporters", "exporters/traces"},
