@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,11 +48,50 @@ type ServerConfig struct {
 	// Listen is the host:port the HTTP server (metrics, /export) listens
 	// on. An empty host means every interface; port 0 picks a free port.
 	Listen string `yaml:"listen"`
+	// Auth protects /metrics and /export with a bearer token. Unset, they
+	// are open to anyone who reaches the listener.
+	Auth AuthConfig `yaml:"auth"`
 }
 
+// AuthConfig says where the bearer token that /metrics and /export require
+// comes from: a file or an environment variable, never the configuration
+// itself, so that `sextant config print` and the logs cannot show it. At
+// most one of the two may be set; with neither, no token is required.
+type AuthConfig struct {
+	// BearerTokenFile is the path of a file holding the token; surrounding
+	// white space (a trailing newline) is ignored. Read once at start-up.
+	BearerTokenFile string `yaml:"bearer_token_file"`
+	// BearerTokenEnv is the name of an environment variable holding the
+	// token, read once at start-up.
+	BearerTokenEnv string `yaml:"bearer_token_env"`
+}
+
+// Enabled reports whether a token is required.
+func (c AuthConfig) Enabled() bool { return c.BearerTokenFile != "" || c.BearerTokenEnv != "" }
+
 // Validate reports every problem with the section, each as an error whose
-// message starts with the field's YAML name.
+// message starts with the field's YAML name. It does not read the token:
+// that happens when the server starts.
+func (c AuthConfig) Validate() error {
+	var errs []error
+	file, env := keyOf[AuthConfig]("BearerTokenFile"), keyOf[AuthConfig]("BearerTokenEnv")
+	if c.BearerTokenFile != "" && c.BearerTokenEnv != "" {
+		errs = append(errs, &pathError{path: env, err: fmt.Errorf("set %s or %s, not both", file, env)})
+	}
+	if c.BearerTokenEnv != "" && !envName.MatchString(c.BearerTokenEnv) {
+		errs = append(errs, &pathError{path: env,
+			err: fmt.Errorf("want an environment variable name such as SEXTANT_TOKEN (letters, digits and _, not starting with a digit), got %q", c.BearerTokenEnv)})
+	}
+	return errors.Join(errs...)
+}
+
+// envName is what POSIX shells accept as a variable name.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Validate reports every problem with the section, each as an error whose
+// message starts with the field's YAML path within the section.
 func (c ServerConfig) Validate() error {
+	var errs []error
 	host, port, err := net.SplitHostPort(c.Listen)
 	if err == nil {
 		if _, perr := strconv.ParseUint(port, 10, 16); perr != nil {
@@ -62,10 +102,19 @@ func (c ServerConfig) Validate() error {
 		err = fmt.Errorf("host %q is not a host name or IP address", host)
 	}
 	if err != nil {
-		return &pathError{path: keyOf[ServerConfig]("Listen"),
-			err: fmt.Errorf("want host:port such as 127.0.0.1:9464, got %q: %w", c.Listen, err)}
+		errs = append(errs, &pathError{path: keyOf[ServerConfig]("Listen"),
+			err: fmt.Errorf("want host:port such as 127.0.0.1:9464, got %q: %w", c.Listen, err)})
 	}
-	return nil
+	auth := keyOf[ServerConfig]("Auth")
+	for _, e := range leaves(c.Auth.Validate()) {
+		var pe *pathError
+		if errors.As(e, &pe) {
+			errs = append(errs, &pathError{path: join(auth, pe.path), err: pe.err})
+		} else {
+			errs = append(errs, &pathError{path: auth, err: e})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Validate checks the whole tree and returns every problem joined, each

@@ -51,6 +51,8 @@ Usage:
                                                      router plus the reference workflow engine
   sextant check   --config FILE                      validate a configuration
   sextant publish [--url URL] [--timeout D] [FILE|-] send events (JSON array, object or NDJSON) to POST /events
+  sextant export  --format F [--url URL] [--out FILE] [--match GLOB ...] [--label MATCHER ...]
+                  [--token-file FILE] [--timeout D]  one snapshot of a running instance's metrics
   sextant config  print [--config FILE]              print the effective configuration
   sextant version                                    print the version
 
@@ -77,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return checkCmd(rest, stdout, stderr)
 	case "publish":
 		return publishCmd(ctx, rest, os.Stdin, stdout, stderr)
+	case "export":
+		return exportCmd(ctx, rest, stdout, stderr)
 	case "config":
 		return configCmd(rest, stdout, stderr)
 	case "version", "--version":

@@ -24,6 +24,9 @@ import (
 	"github.com/sextant-telemetry/sextant/events"
 	"github.com/sextant-telemetry/sextant/events/bus"
 	"github.com/sextant-telemetry/sextant/exporters"
+	csvexp "github.com/sextant-telemetry/sextant/exporters/csv"
+	jsonexp "github.com/sextant-telemetry/sextant/exporters/json"
+	"github.com/sextant-telemetry/sextant/exporters/prometheus"
 	"github.com/sextant-telemetry/sextant/exporters/traces"
 	"github.com/sextant-telemetry/sextant/lifecycle"
 	"github.com/sextant-telemetry/sextant/router"
@@ -53,6 +56,9 @@ type service struct {
 	pub        *bus.Publisher
 
 	intake     *eventsAPI // POST /events
+	exports    *exporters.Registry
+	export     *exportAPI  // GET /export
+	auth       *bearerAuth // guards /metrics and /export; nil when off
 	breakersMu sync.Mutex
 	breakers   []*lifecycle.CircuitBreaker // reported in /health/detailed
 
@@ -79,6 +85,9 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 	s := &service{cfg: cfg, logger: logger, snapshot: sdkmetric.NewManualReader(), statsStop: make(chan struct{})}
 	res, err := serviceResource(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if s.auth, err = loadBearerAuth(cfg.Server.Auth, os.ReadFile, os.Getenv, logger.With("component", "auth")); err != nil {
 		return nil, err
 	}
 	opts := []sdkmetric.Option{
@@ -127,6 +136,21 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 		return nil, errors.Join(err, s.Shutdown(ctx))
 	}
 	s.pub = pub
+	// Exports on demand (GET /export) read the ManualReader's snapshot and
+	// write it with the built-in encoders; the registry publishes each
+	// export's lifecycle events.
+	s.exports = exporters.NewRegistry(exporters.RegistrySettings{Events: pub, Logger: logger.With("component", "exports")})
+	for _, e := range []exporters.SnapshotExporter{prometheus.NewTextExporter(), jsonexp.New(), csvexp.New()} {
+		if err := s.exports.RegisterBuiltin(e); err != nil {
+			return nil, errors.Join(err, s.Shutdown(ctx))
+		}
+	}
+	readOpts, exportOpts := exportDefaults(cfg, res)
+	s.export, err = newExportAPI(exportOptions{Read: newSnapshotFunc(s.snapshot, readOpts, logger), Registry: s.exports,
+		Options: exportOpts, Closing: s.stopped.Load, Logger: logger.With("component", "export_http")})
+	if err != nil {
+		return nil, errors.Join(err, s.Shutdown(ctx))
+	}
 	if s.dbTracer != nil {
 		s.dbTracer.SetPublisher(pub)
 		s.poolStats = lifecycle.NewPoolStatsReader("bus", s.pg.Pool(), pub, lifecycle.PoolStatsSettings{Logger: s.logger.With("component", "pool_stats")})
@@ -214,7 +238,8 @@ func (s *service) Start(ctx context.Context) error {
 	}()
 	s.ready.Store(true)
 	s.logger.Info("sextant started", "listen", s.Addr(), "routes", len(s.cfg.Router.Routes), "bus", s.cfg.Bus.Driver,
-		"opentelemetry_enabled", s.spans.Enabled(), "traces", s.spans.Description(), "exporters", slices.Sorted(maps.Keys(s.cfg.Exporters)))
+		"opentelemetry_enabled", s.spans.Enabled(), "traces", s.spans.Description(), "exporters", slices.Sorted(maps.Keys(s.cfg.Exporters)),
+		"export_formats", s.exports.Formats(), "metrics_auth", s.auth != nil)
 	return nil
 }
 
@@ -301,8 +326,9 @@ func (s *service) shutdownComponents(ctx context.Context) error {
 func (s *service) routes() http.Handler {
 	mux := http.NewServeMux()
 	if s.metrics != nil {
-		mux.Handle("GET /metrics", scrapeEvents(s.metrics, s.pub, s.logger.With("component", "metrics_http")))
+		mux.Handle("GET /metrics", s.auth.wrap(scrapeEvents(s.metrics, s.pub, s.logger.With("component", "metrics_http"))))
 	}
+	mux.Handle("GET /export", s.auth.wrap(s.export))
 	mux.Handle("/events", s.intake)
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, _ *http.Request) {
@@ -312,7 +338,7 @@ func (s *service) routes() http.Handler {
 	mux.HandleFunc("GET /health/detailed", s.healthDetailed)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "sextant %s\n\n%s", Version, strings.Join([]string{"/metrics", "POST /events", "/health", "/health/live", "/health/ready", "/health/detailed"}, "\n"))
+		fmt.Fprintf(w, "sextant %s\n\n%s", Version, strings.Join([]string{"/metrics", "/export?format=prometheus|openmetrics|json|csv", "POST /events", "/health", "/health/live", "/health/ready", "/health/detailed"}, "\n"))
 	})
 	return mux
 }
@@ -361,7 +387,8 @@ func (s *service) writeHealth(w http.ResponseWriter, r *http.Request, detailed b
 	}
 	body["bus"] = busInfo
 	if detailed {
-		checks := map[string]any{"circuit_breakers": s.breakerHealth(), "subscribers": s.subscriberHealth(), "traces": s.traceHealth(st.Spans)}
+		checks := map[string]any{"circuit_breakers": s.breakerHealth(), "subscribers": s.subscriberHealth(), "traces": s.traceHealth(st.Spans),
+			"exports": s.export.health()}
 		if s.intake != nil {
 			st := s.intake.Stats()
 			checks["events_intake"] = map[string]any{"status": "healthy", "rejected": st.Rejected, "own_events_lost": st.EventsLost}
