@@ -14,6 +14,7 @@ import (
 	"github.com/sextant-telemetry/sextant/events/bus"
 	"github.com/sextant-telemetry/sextant/exporters"
 	"github.com/sextant-telemetry/sextant/exporters/prometheus"
+	"github.com/sextant-telemetry/sextant/exporters/targets"
 )
 
 // Version is the release this binary was built from.
@@ -33,7 +34,7 @@ func versionString() string {
 
 // factories are the built-in exporters the configuration may name.
 func factories() []exporters.Factory {
-	return []exporters.Factory{prometheus.NewFactory()}
+	return []exporters.Factory{prometheus.NewFactory(), targets.Factory{}}
 }
 
 // loadConfig loads path, or the embedded default when path is empty.

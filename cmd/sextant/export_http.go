@@ -114,6 +114,15 @@ type exportQuery struct {
 	download bool
 }
 
+// hideTargetInfo sets options so that target_info, the text formats'
+// family of the snapshot's resource, is a family like any other to match:
+// left out when name globs are given and none matches it.
+func hideTargetInfo(options map[string]string, filter exporters.Filter) {
+	if len(filter.Names) > 0 && !slices.ContainsFunc(filter.Names, func(g string) bool { ok, _ := path.Match(g, targetInfo); return ok }) {
+		options[targetInfo] = "false"
+	}
+}
+
 // targetInfo names both the text formats' family of resource attributes
 // and the export option that leaves it out (target_info=false).
 const targetInfo = "target_info"
@@ -158,11 +167,7 @@ func parseExportQuery(q url.Values, formats []string) (exportQuery, error) {
 		return exportQuery{}, err
 	}
 	eq.filter = filter
-	// target_info, the text formats' family of the snapshot's resource, is
-	// a family like any other to match: left out unless a glob matches it.
-	if len(filter.Names) > 0 && !slices.ContainsFunc(filter.Names, func(g string) bool { ok, _ := path.Match(g, targetInfo); return ok }) {
-		eq.options[targetInfo] = "false"
-	}
+	hideTargetInfo(eq.options, filter)
 	for _, name := range []string{"pretty", "download"} {
 		v := q.Get(name)
 		if v == "" && !q.Has(name) {

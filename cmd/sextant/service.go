@@ -27,6 +27,7 @@ import (
 	csvexp "github.com/sextant-telemetry/sextant/exporters/csv"
 	jsonexp "github.com/sextant-telemetry/sextant/exporters/json"
 	"github.com/sextant-telemetry/sextant/exporters/prometheus"
+	"github.com/sextant-telemetry/sextant/exporters/targets"
 	"github.com/sextant-telemetry/sextant/exporters/traces"
 	"github.com/sextant-telemetry/sextant/lifecycle"
 	"github.com/sextant-telemetry/sextant/router"
@@ -57,8 +58,9 @@ type service struct {
 
 	intake     *eventsAPI // POST /events
 	exports    *exporters.Registry
-	export     *exportAPI  // GET /export
-	auth       *bearerAuth // guards /metrics and /export; nil when off
+	export     *exportAPI      // GET /export
+	targets    *targets.Runner // exporters.targets; nil when none
+	auth       *bearerAuth     // guards /metrics and /export; nil when off
 	breakersMu sync.Mutex
 	breakers   []*lifecycle.CircuitBreaker // reported in /health/detailed
 
@@ -103,6 +105,9 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 		byType[f.Type()] = f
 	}
 	for typ, ecfg := range cfg.Exporters {
+		if typ == targets.Type { // built below, once the registry and the router exist
+			continue
+		}
 		f, ok := byType[typ]
 		if !ok {
 			return nil, fmt.Errorf("exporters.%s: no such exporter", typ)
@@ -146,7 +151,8 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 		}
 	}
 	readOpts, exportOpts := exportDefaults(cfg, res)
-	s.export, err = newExportAPI(exportOptions{Read: newSnapshotFunc(s.snapshot, readOpts, logger), Registry: s.exports,
+	read := newSnapshotFunc(s.snapshot, readOpts, logger)
+	s.export, err = newExportAPI(exportOptions{Read: read, Registry: s.exports,
 		Options: exportOpts, Closing: s.stopped.Load, Logger: logger.With("component", "export_http")})
 	if err != nil {
 		return nil, errors.Join(err, s.Shutdown(ctx))
@@ -174,6 +180,9 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 		return nil, errors.Join(err, s.Shutdown(ctx))
 	}
 	s.router = r
+	if s.targets, err = s.newTargets(read, exportOpts, readOpts.Instance); err != nil {
+		return nil, errors.Join(err, s.Shutdown(ctx))
+	}
 	return s, nil
 }
 
@@ -216,6 +225,9 @@ func (s *service) Start(ctx context.Context) error {
 		if err := s.poolStats.Start(ctx); err != nil {
 			return err
 		}
+	}
+	if s.targets != nil {
+		s.targets.Start()
 	}
 	s.statsDone = make(chan struct{})
 	go s.publishQueueStats(s.statsDone)
@@ -276,6 +288,10 @@ func (s *service) Shutdown(ctx context.Context) error {
 		errs = append(errs, s.srv.Shutdown(ctx), <-s.srvDone)
 	} else if s.ln != nil {
 		errs = append(errs, s.ln.Close())
+	}
+	if s.targets != nil {
+		// Before the bus and the metrics go: an export in progress finishes.
+		errs = append(errs, s.targets.Shutdown(ctx))
 	}
 	if s.statsDone != nil {
 		close(s.statsStop)
@@ -388,7 +404,7 @@ func (s *service) writeHealth(w http.ResponseWriter, r *http.Request, detailed b
 	body["bus"] = busInfo
 	if detailed {
 		checks := map[string]any{"circuit_breakers": s.breakerHealth(), "subscribers": s.subscriberHealth(), "traces": s.traceHealth(st.Spans),
-			"exports": s.export.health()}
+			"exports": s.export.health(), "export_targets": s.targetHealth()}
 		if s.intake != nil {
 			st := s.intake.Stats()
 			checks["events_intake"] = map[string]any{"status": "healthy", "rejected": st.Rejected, "own_events_lost": st.EventsLost}
