@@ -29,10 +29,15 @@ test-fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzRouteMatch -fuzztime=10s ./router/
 	$(GO) test -run='^$$' -fuzz=FuzzParseTraceParent -fuzztime=10s ./events/
 	$(GO) test -run='^$$' -fuzz=FuzzApplyFlag -fuzztime=10s ./exporters/traces/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeJSON -fuzztime=10s ./exporters/json/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeCSV -fuzztime=10s ./exporters/csv/
+	$(GO) test -run='^$$' -fuzz=FuzzParseMatcher -fuzztime=10s ./exporters/
+	$(GO) test -run='^$$' -fuzz=FuzzBearerAuth -fuzztime=10s ./cmd/sextant/
+	$(GO) test -run='^$$' -fuzz=FuzzExportQuery -fuzztime=10s ./cmd/sextant/
 
 ## bench: the benchmarks recorded in docs/benchmarks.md.
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -count=3 ./events/... ./router/ ./lifecycle/ ./exporters/traces/
+	$(GO) test -run='^$$' -bench=. -benchmem -count=3 ./events/... ./router/ ./lifecycle/ ./exporters/...
 	$(GO) test -run='^$$' -bench='PostgresInstances|PgxInsertReadBaseline' -benchtime=200000x -count=3 ./cmd/sextant/
 
 check-tools:
