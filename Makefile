@@ -49,7 +49,7 @@ check-tools:
 	  echo "make test: prometheus-pushgateway not found. Export targets push to a real one in the tests."; \
 	  echo "  Install Debian's package: sudo apt-get update && sudo apt-get install -y prometheus-pushgateway"; \
 	  exit 1; }
-	@python3 -c "import pandas" >/dev/null 2>&1 || { \
+	@{ python3 -c "import pandas" || /usr/bin/python3 -c "import pandas"; } >/dev/null 2>&1 || { \
 	  echo "make test: python3 with pandas not found. The CSV export is checked by reading it with pandas."; \
 	  echo "  Install Debian's package: sudo apt-get update && sudo apt-get install -y python3-pandas"; \
 	  exit 1; }
