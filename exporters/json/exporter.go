@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/sextant-telemetry/sextant/exporters"
@@ -48,34 +47,14 @@ func (e *Exporter) Export(ctx context.Context, s *exporters.Snapshot, req export
 		return res, fmt.Errorf("%s: %w %q (known: %s)", name, exporters.ErrUnknownFormat, req.Format, exporters.FormatJSON)
 	}
 	var opts Options
-	if v, ok := req.Options[optionPretty]; ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return res, fmt.Errorf("%s: option %s=%q: want true or false", name, optionPretty, v)
-		}
-		opts.Pretty = b
+	v, err := exporters.BoolOption(req, optionPretty, false)
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", name, err)
 	}
-	cw := &countingWriter{w: w}
-	err := encode(ctx, cw, s, opts)
-	res.Bytes = cw.n
-	if s != nil {
-		res.Series = s.SeriesCount()
-	}
-	res.Duration = e.now().Sub(start)
+	opts.Pretty = v
+	err = exporters.Encode(s, w, &res, start, e.now, func(w io.Writer) error { return encode(ctx, w, s, opts) })
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", name, err)
 	}
 	return res, nil
-}
-
-// countingWriter counts what reaches w.
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }

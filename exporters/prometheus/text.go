@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -100,21 +99,12 @@ func (e *TextExporter) Export(ctx context.Context, s *exporters.Snapshot, req ex
 		return res, fmt.Errorf("%s: %w %q (known: %s)", textExporterName, exporters.ErrUnknownFormat,
 			req.Format, strings.Join(e.Formats(), ", "))
 	}
-	var opts TextOptions
-	if v, ok := req.Options[optionTargetInfo]; ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return res, fmt.Errorf("%s: option %s=%q: want true or false", textExporterName, optionTargetInfo, v)
-		}
-		opts.WithoutTargetInfo = !b
+	withTargetInfo, err := exporters.BoolOption(req, optionTargetInfo, true)
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", textExporterName, err)
 	}
-	cw := &countingWriter{w: w}
-	err := encode(ctx, cw, s, opts, openMetrics)
-	res.Bytes = cw.n
-	if s != nil {
-		res.Series = s.SeriesCount()
-	}
-	res.Duration = e.now().Sub(start)
+	opts := TextOptions{WithoutTargetInfo: !withTargetInfo}
+	err = exporters.Encode(s, w, &res, start, e.now, func(w io.Writer) error { return encode(ctx, w, s, opts, openMetrics) })
 	if err != nil {
 		return res, fmt.Errorf("%s: %s: %w", textExporterName, req.Format, err)
 	}
@@ -522,16 +512,4 @@ func runes(labels []*dto.LabelPair) int {
 		n += utf8.RuneCountInString(l.GetName()) + utf8.RuneCountInString(l.GetValue())
 	}
 	return n
-}
-
-// countingWriter counts what reaches w.
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
