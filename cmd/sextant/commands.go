@@ -13,6 +13,7 @@ import (
 	"github.com/sextant-telemetry/sextant/config"
 	"github.com/sextant-telemetry/sextant/events/bus"
 	"github.com/sextant-telemetry/sextant/exporters"
+	"github.com/sextant-telemetry/sextant/exporters/otlp"
 	"github.com/sextant-telemetry/sextant/exporters/prometheus"
 	"github.com/sextant-telemetry/sextant/exporters/targets"
 )
@@ -34,7 +35,7 @@ func versionString() string {
 
 // factories are the built-in exporters the configuration may name.
 func factories() []exporters.Factory {
-	return []exporters.Factory{prometheus.NewFactory(), targets.Factory{}}
+	return []exporters.Factory{prometheus.NewFactory(), otlp.Factory{}, targets.Factory{}}
 }
 
 // loadConfig loads path, or the embedded default when path is empty.

@@ -30,6 +30,7 @@ func TestDependencyDirection(t *testing.T) {
 		"exporters/prometheus":          {"exporters"},
 		"exporters/traces":              {"exporters"},
 		"exporters/targets":             {"exporters"},
+		"exporters/otlp":                {"exporters"},
 		"exporters/json":                {"exporters"},
 		"exporters/csv":                 {"exporters"},
 		// test helpers: a sample snapshot and comparisons
