@@ -43,8 +43,10 @@ type Config struct {
 	// OTEL_EXPORTER_OTLP_ENDPOINT (read by the exporter), then
 	// localhost:4317 in plaintext.
 	Endpoint string `yaml:"endpoint"`
-	// Insecure sends in plaintext. Unset: an http:// endpoint or a loopback
-	// host means plaintext; anything else TLS with the system's roots.
+	// Insecure sends in plaintext. Unset: a URL's scheme decides (http://
+	// plaintext, https:// TLS); a host:port on loopback means plaintext,
+	// anything else TLS with the system's roots. Set, it must agree with a
+	// URL's scheme.
 	Insecure *bool `yaml:"insecure"`
 	// Headers are sent with every push (e.g. a tenant); keep tokens in
 	// OTEL_EXPORTER_OTLP_HEADERS rather than in the file.
@@ -67,6 +69,11 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("endpoint: want host:port, http://host:port or https://host:port, got %q", c.Endpoint))
 		} else if u.User != nil {
 			errs = append(errs, errors.New("endpoint: credentials in the URL would reach logs: use headers or OTEL_EXPORTER_OTLP_HEADERS"))
+		}
+	}
+	if c.Insecure != nil && strings.Contains(c.Endpoint, "://") {
+		if u, err := url.Parse(c.Endpoint); err == nil && (u.Scheme == "https") == *c.Insecure {
+			errs = append(errs, fmt.Errorf("insecure: %t contradicts the endpoint's scheme %s: drop insecure, the scheme decides", *c.Insecure, u.Scheme))
 		}
 	}
 	if c.Interval < 0 || (c.Interval > 0 && c.Interval < 100*time.Millisecond) {
@@ -205,10 +212,7 @@ func plaintext(endpoint string) bool {
 		if err != nil {
 			return false
 		}
-		if u.Scheme == "http" {
-			return true
-		}
-		host = u.Host
+		return u.Scheme == "http" // the scheme says: https is TLS even on loopback
 	}
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h

@@ -142,3 +142,23 @@ func TestValidate(t *testing.T) {
 		require.ErrorContains(t, err, tt.want)
 	}
 }
+
+func TestInsecureFollowsTheScheme(t *testing.T) {
+	t.Parallel()
+	yes, no := true, false
+	for _, tt := range []struct {
+		cfg  otlp.Config
+		want string
+	}{
+		{otlp.Config{Endpoint: "https://localhost:4317", Insecure: &yes}, "insecure: true contradicts the endpoint's scheme https"},
+		{otlp.Config{Endpoint: "http://collector:4317", Insecure: &no}, "insecure: false contradicts the endpoint's scheme http"},
+		{otlp.Config{Endpoint: "https://localhost:4317", Insecure: &no}, ""},
+	} {
+		err := tt.cfg.Validate()
+		if tt.want == "" {
+			require.NoError(t, err)
+			continue
+		}
+		require.ErrorContains(t, err, tt.want)
+	}
+}

@@ -173,6 +173,9 @@ func Validate(ts []Target) error {
 		if t.MaxDelay > 0 && t.AfterEvents == 0 {
 			add("max_delay", "goes with after_events")
 		}
+		if t.ClusterWide && t.Every == 0 && t.MaxDelay == 0 {
+			add("cluster_wide", "needs every or max_delay: the interval that one instance of the cluster claims")
+		}
 		if t.Retries < 0 || t.Retries > 10 {
 			add("retries", "must be from 0 to 10, got %d", t.Retries)
 		}
@@ -200,7 +203,7 @@ func Validate(ts []Target) error {
 			if err := checkURL(pg.URL); err != nil {
 				add("pushgateway.url", "%v", err)
 			}
-			if t.Format != "prometheus" && t.Format != "" {
+			if !strings.EqualFold(t.Format, "prometheus") && t.Format != "" {
 				add("format", "a Pushgateway takes prometheus, got %q", t.Format)
 			}
 			for k := range pg.Grouping {

@@ -88,9 +88,10 @@ type Runner struct {
 	logger  *slog.Logger
 	reg     metric.Registration
 
-	stop chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	stop  chan struct{}
+	abort chan struct{} // closed when Shutdown gives up waiting
+	wg    sync.WaitGroup
+	once  sync.Once
 }
 
 // runner is one target's state. Counters are read by the self-metrics.
@@ -98,6 +99,7 @@ type runner struct {
 	t      Target
 	set    *Settings
 	logger *slog.Logger
+	abort  <-chan struct{} // closed when Shutdown's context ends first
 
 	ok, failed, skipped, retries atomic.Uint64
 	bytes                        atomic.Int64
@@ -141,12 +143,12 @@ func New(ts []Target, set Settings) (*Runner, error) {
 	if set.Client == nil {
 		set.Client = &http.Client{}
 	}
-	r := &Runner{set: set, logger: set.Logger, stop: make(chan struct{})}
+	r := &Runner{set: set, logger: set.Logger, stop: make(chan struct{}), abort: make(chan struct{})}
 	for _, t := range ts {
 		if t.AfterEvents > 0 && set.Routed == nil {
 			return nil, fmt.Errorf("targets: target %q counts events, but Settings.Routed is nil", t.Name)
 		}
-		r.targets = append(r.targets, &runner{t: t, set: &r.set, logger: set.Logger.With("target", t.Name)})
+		r.targets = append(r.targets, &runner{t: t, set: &r.set, logger: set.Logger.With("target", t.Name), abort: r.abort})
 	}
 	if set.MeterProvider != nil {
 		if err := r.registerMetrics(set.MeterProvider.Meter(MeterName)); err != nil {
@@ -184,6 +186,8 @@ func (r *Runner) Shutdown(ctx context.Context) error {
 		select {
 		case <-done:
 		case <-ctx.Done():
+			close(r.abort) // exports in progress give up now
+			<-done
 			err = fmt.Errorf("targets: shutdown: %w", ctx.Err())
 		}
 		if r.reg != nil {
@@ -222,9 +226,9 @@ func (t Target) destination() string {
 	case t.File != "":
 		return "file " + t.File
 	case t.HTTP != nil:
-		return "http " + t.HTTP.URL
+		return "http " + redact(t.HTTP.URL)
 	case t.Pushgateway != nil:
-		return "pushgateway " + t.Pushgateway.URL
+		return "pushgateway " + redact(t.Pushgateway.URL)
 	}
 	return ""
 }
@@ -240,8 +244,8 @@ func (tr *runner) run(stop <-chan struct{}) {
 		defer tk.Stop()
 		every = tk.C
 	}
-	var base uint64 // the routed count at the last export
-	last := time.Now()
+	var base uint64       // the routed count at the last export
+	var waiting time.Time // when the first event since the last export was seen
 	if tr.t.AfterEvents > 0 {
 		base = tr.set.Routed()
 		tk := time.NewTicker(pollInterval)
@@ -253,34 +257,33 @@ func (tr *runner) run(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-every:
+			if tr.t.AfterEvents > 0 { // the scheduled export carries the waiting events too
+				base, waiting = tr.set.Routed(), time.Time{}
+			}
 		case <-poll:
 			n := tr.set.Routed()
+			if n > base && waiting.IsZero() {
+				waiting = time.Now()
+			}
 			due := n-base >= tr.t.AfterEvents ||
-				(tr.t.MaxDelay > 0 && n > base && time.Since(last) >= tr.t.MaxDelay)
+				(tr.t.MaxDelay > 0 && n > base && time.Since(waiting) >= tr.t.MaxDelay)
 			if !due {
 				continue
 			}
+			base, waiting = n, time.Time{}
 		}
-		if tr.t.AfterEvents > 0 {
-			base = tr.set.Routed()
-		}
-		last = time.Now()
 		tr.export(stop)
 	}
 }
 
 // export runs one export through the breaker, with retries.
 func (tr *runner) export(stop <-chan struct{}) {
-	now := time.Now()
-	if tr.state.Load() == breakerOpen {
-		if now.Before(tr.openUntil) {
-			tr.skipped.Add(1)
-			return
-		}
-		tr.state.Store(breakerHalfOpen)
+	if tr.state.Load() == breakerOpen && time.Now().Before(tr.openUntil) {
+		tr.skipped.Add(1)
+		return
 	}
 	if tr.t.ClusterWide && tr.set.Claimer != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), tr.t.timeout())
+		ctx, cancel := tr.attemptContext()
 		mine, err := tr.set.Claimer.Claim(ctx, tr.t.Name, tr.interval())
 		cancel()
 		if err != nil {
@@ -292,9 +295,12 @@ func (tr *runner) export(stop <-chan struct{}) {
 			return
 		}
 	}
+	if tr.state.Load() == breakerOpen { // open_for has passed: one trial export
+		tr.state.Store(breakerHalfOpen)
+	}
 	backoff := tr.t.backoff()
 	for attempt := 0; ; attempt++ {
-		err := tr.attempt(stop)
+		err := tr.attempt()
 		if err == nil {
 			tr.succeed()
 			return
@@ -313,6 +319,20 @@ func (tr *runner) export(stop <-chan struct{}) {
 		}
 		backoff = min(2*backoff, MaxRetryBackoff)
 	}
+}
+
+// attemptContext bounds one attempt by the target's timeout, and by
+// Shutdown's context: an export in progress finishes unless that ends.
+func (tr *runner) attemptContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), tr.t.timeout())
+	go func() {
+		select {
+		case <-tr.abort:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // interval is the period a cluster-wide target claims.
@@ -347,16 +367,9 @@ func (tr *runner) fail(err error) {
 
 // attempt exports once: the snapshot into memory, then to the destination,
 // both within the target's timeout.
-func (tr *runner) attempt(stop <-chan struct{}) error {
-	ctx, cancel := context.WithTimeout(context.Background(), tr.t.timeout())
+func (tr *runner) attempt() error {
+	ctx, cancel := tr.attemptContext()
 	defer cancel()
-	go func() { // shutting down abandons a slow destination
-		select {
-		case <-stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	start := time.Now()
 	req := Request{Target: tr.t.Name, Format: tr.t.Format, Match: tr.t.Match, Labels: tr.t.Labels}
 	if tr.set.NewID != nil {
@@ -457,10 +470,15 @@ func (tr *runner) send(ctx context.Context, u, method, contentType string, heade
 	}
 	resp, err := tr.set.Client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) { // it quotes the URL, query included
+			err = ue.Err
+		}
 		return fmt.Errorf("%s %s: %w", method, redact(u), err)
 	}
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // keep the connection for the next export
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("%s %s: %s: %s", method, redact(u), resp.Status, strings.TrimSpace(string(snippet)))
 	}
@@ -501,6 +519,10 @@ func writeAtomic(path string, data []byte) error {
 	if err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("file: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil { // the rename itself survives a crash
+		_ = d.Sync()
+		_ = d.Close()
 	}
 	return nil
 }

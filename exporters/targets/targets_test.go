@@ -94,6 +94,8 @@ func TestValidate(t *testing.T) {
 		}), want: []string{`[0].format: a Pushgateway takes prometheus, got "json"`, "[0].pushgateway.grouping.job: must be a label name other than job"}},
 		{name: "retries", ts: with(func(t *targets.Target) { t.Retries = 11 }), want: []string{"[0].retries: must be from 0 to 10, got 11"}},
 		{name: "no format", ts: with(func(t *targets.Target) { t.Format = "" }), want: []string{"[0].format: is required"}},
+		{name: "cluster_wide without an interval", ts: with(func(t *targets.Target) { t.Every, t.AfterEvents, t.ClusterWide = 0, 100, true }),
+			want: []string{"[0].cluster_wide: needs every or max_delay"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -214,10 +216,23 @@ func TestSlowTargetDoesNotSlowOthers(t *testing.T) {
 	}, targets.Settings{Export: export})
 	require.Eventually(t, func() bool { return r.Stats()[1].Exports >= 20 }, 10*time.Second, 5*time.Millisecond)
 	require.Zero(t, r.Stats()[0].Exports, "the slow one is still in its first export")
-	// Shutdown abandons the slow export rather than waiting an hour.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Shutdown waits for the export in progress as long as its context
+	// allows, then abandons it rather than waiting an hour.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	require.NoError(t, r.Shutdown(ctx))
+	require.ErrorIs(t, r.Shutdown(ctx), context.DeadlineExceeded)
+}
+
+func TestShutdownLetsAnExportFinish(t *testing.T) {
+	t.Parallel()
+	fe := &fakeExport{block: make(chan struct{})}
+	r := start(t, []targets.Target{{Name: "f", Format: "prometheus", Every: 5 * time.Millisecond, File: filepath.Join(t.TempDir(), "f.prom")}},
+		targets.Settings{Export: fe.Export})
+	require.Eventually(t, func() bool { return fe.calls.Load() == 1 }, 10*time.Second, time.Millisecond)
+	go func() { time.Sleep(20 * time.Millisecond); close(fe.block) }()
+	require.NoError(t, r.Shutdown(context.Background()))
+	require.GreaterOrEqual(t, r.Stats()[0].Exports, uint64(1), "the export in progress finished")
+	require.Zero(t, r.Stats()[0].Failures)
 }
 
 type claimer struct{ mine atomic.Bool }
@@ -303,4 +318,20 @@ func TestPushgateway(t *testing.T) {
 	for _, want := range []string{`instance="host-1:4242"`, `job="sextant"`, `region="eu/west"`} {
 		require.Contains(t, line, want)
 	}
+}
+
+func TestURLQueryStaysOutOfErrorsAndHealth(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := "http://" + ln.Addr().String() + "/ingest?token=s3cret"
+	require.NoError(t, ln.Close()) // nothing listens: the dial fails
+	fe := &fakeExport{}
+	r := start(t, []targets.Target{{Name: "dead", Format: "json", Every: 5 * time.Millisecond, HTTP: &targets.HTTP{URL: dead}}},
+		targets.Settings{Export: fe.Export})
+	require.Eventually(t, func() bool { return r.Stats()[0].Failures > 0 }, 10*time.Second, 5*time.Millisecond)
+	st := r.Stats()[0]
+	require.NotContains(t, st.LastError, "s3cret")
+	require.Contains(t, st.LastError, "connection refused")
+	require.NotContains(t, st.Destination, "s3cret")
 }
