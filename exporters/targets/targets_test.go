@@ -185,8 +185,10 @@ func TestHTTPTargetRetriesAndBreaks(t *testing.T) {
 		targets.Settings{Export: fe.Export})
 	require.Eventually(t, func() bool { return r.Stats()[0].BreakerState == "open" }, 10*time.Second, 2*time.Millisecond)
 	st := r.Stats()[0]
-	require.Equal(t, uint64(2), st.Failures, "two failed exports open the breaker")
-	require.Equal(t, uint64(4), st.Retries, "each tried 1 + 2 times")
+	// Two failed exports open it; a slow test may see a failed half-open
+	// trial too, which is not retried.
+	require.GreaterOrEqual(t, st.Failures, uint64(2), "two failed exports open the breaker")
+	require.Equal(t, uint64(4), st.Retries, "each of the two was tried 1 + 2 times; half-open trials are not retried")
 	require.Contains(t, st.LastError, "503 Service Unavailable: collector overloaded")
 	require.Eventually(t, func() bool { return r.Stats()[0].Skipped > 0 }, 10*time.Second, 2*time.Millisecond, "exports are skipped while open")
 	failing.Store(false)
