@@ -9,11 +9,9 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -313,47 +311,6 @@ func TestAuthNeverLogsToken(t *testing.T) {
 	require.Contains(t, logs, `"reason":"invalid bearer token"`)
 	require.Contains(t, logs, `"metrics_auth":true`)
 	require.NotContains(t, logs, token[:5])
-}
-
-// startPrometheusWith runs the real Prometheus server with scrapeConfigs
-// (the YAML list under scrape_configs:, indented by two spaces) and a
-// one-second scrape interval, and returns its base URL.
-func startPrometheusWith(t *testing.T, scrapeConfigs string) string {
-	t.Helper()
-	bin, err := exec.LookPath("prometheus")
-	require.NoError(t, err, "prometheus not found: install Debian's prometheus package (apt-get install prometheus)")
-	dir := t.TempDir()
-	cfg := "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n" + scrapeConfigs
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr)
-	logf, err := os.Create(filepath.Join(dir, "prometheus.log"))
-	require.NoError(t, err)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		_ = logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "prometheus.log"))
-			t.Logf("prometheus log:\n%s", b)
-		}
-	})
-	base := "http://" + addr
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "/-/ready")
-		if err != nil {
-			return false
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 60*time.Second, 100*time.Millisecond, "prometheus never became ready")
-	return base
 }
 
 // TestAuthPrometheusScrapes: the real Prometheus scrapes a token-protected

@@ -36,10 +36,18 @@ func (r promResult) float(t *testing.T) float64 {
 // second, evaluating ruleFiles every second, and returns its base URL.
 func startPrometheus(t *testing.T, target string, ruleFiles ...string) string {
 	t.Helper()
+	return startPrometheusWith(t, fmt.Sprintf("  - job_name: sextant\n    static_configs:\n      - targets: [%q]\n", target), ruleFiles...)
+}
+
+// startPrometheusWith starts Prometheus with the given scrape_configs entries
+// (YAML list items indented by two spaces), a one-second scrape interval
+// and ruleFiles, and returns its base URL once it is ready.
+func startPrometheusWith(t *testing.T, scrapeConfigs string, ruleFiles ...string) string {
+	t.Helper()
 	bin, err := exec.LookPath("prometheus")
 	require.NoError(t, err, "prometheus not found: install Debian's prometheus package (apt-get install prometheus)")
 	dir := t.TempDir()
-	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: sextant\n    static_configs:\n      - targets: [%q]\n", target)
+	cfg := "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n" + scrapeConfigs
 	if len(ruleFiles) > 0 {
 		cfg += "rule_files:\n"
 		for _, f := range ruleFiles {
