@@ -4,7 +4,7 @@ PKGS      := ./...
 BIN       := bin/sextant
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build run test test-short test-fuzz bench lint fmt-check vet staticcheck tidy check-tools clean docs jaeger e2e
+.PHONY: all build run test test-short test-fuzz bench lint fmt-check vet staticcheck tidy check-tools clean docs jaeger e2e proto plugins
 
 all: fmt-check vet lint test
 
@@ -18,6 +18,31 @@ run: build
 ## test: every test with the race detector. Fails, saying how to fix it, when a needed tool is missing.
 test: check-tools
 	$(GO) test -race -timeout 20m $(PKGS)
+
+## proto: regenerates plugins/proto from exporter.proto. Needs protoc (Debian's
+## protobuf-compiler) and the Go plugins it installs at the versions below; the
+## OTLP descriptors come from the go.opentelemetry.io/proto/otlp in go.mod.
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+PROTO_TOOLS := $(CURDIR)/bin/proto-tools
+proto:
+	@command -v protoc >/dev/null || { echo "make proto needs protoc: sudo apt-get install protobuf-compiler" >&2; exit 1; }
+	GOBIN=$(PROTO_TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(PROTO_TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	$(GO) run ./plugins/proto/internal/otlpdesc bin/otlp-descriptors.binpb
+	protoc --descriptor_set_in=bin/otlp-descriptors.binpb -I plugins/proto \
+		--plugin=protoc-gen-go=$(PROTO_TOOLS)/protoc-gen-go --plugin=protoc-gen-go-grpc=$(PROTO_TOOLS)/protoc-gen-go-grpc \
+		--go_out=. --go_opt=module=github.com/sextant-telemetry/sextant \
+		--go-grpc_out=. --go-grpc_opt=module=github.com/sextant-telemetry/sextant \
+		--include_imports --descriptor_set_out=plugins/proto/sextant-plugin-v1.binpb \
+		sextant/plugin/v1/exporter.proto
+
+## plugins: builds the example plugins into bin/plugins (config/examples/plugins.yaml uses them).
+PLUGIN_DIRS := $(wildcard plugins/examples/*/main.go)
+plugins:
+	@mkdir -p bin/plugins
+	@for m in $(PLUGIN_DIRS); do d=$$(dirname $$m); n=$$(basename $$d); \
+		echo "$(GO) build -o bin/plugins/sextant-$$n ./$$d"; $(GO) build -o bin/plugins/sextant-$$n ./$$d || exit 1; done
 
 test-short:
 	$(GO) test -race -short -timeout 10m $(PKGS)
