@@ -15,6 +15,7 @@ import (
 	"github.com/sextant-telemetry/sextant/events/bus"
 	"github.com/sextant-telemetry/sextant/exporters"
 	"github.com/sextant-telemetry/sextant/exporters/traces"
+	"github.com/sextant-telemetry/sextant/plugins/host"
 	"github.com/sextant-telemetry/sextant/router"
 )
 
@@ -41,6 +42,8 @@ type Config struct {
 	// Type; each value is that factory's Config. An exporter runs if and
 	// only if it has a key here.
 	Exporters map[string]exporters.Config `yaml:"exporters"`
+	// Plugins are the out-of-process exporter plugins to run.
+	Plugins host.Config `yaml:"plugins"`
 }
 
 // ServerConfig is the server section of the configuration.
@@ -254,6 +257,7 @@ func (c *Config) issues() []issue {
 	out = append(out, sectionIssues(keyOf[Config]("Bus"), c.Bus, c.Bus.Validate())...)
 	out = append(out, sectionIssues(keyOf[Config]("Router"), c.Router, c.Router.Validate())...)
 	out = append(out, sectionIssues(keyOf[Config]("Traces"), c.Traces, c.Traces.Validate())...)
+	out = append(out, sectionIssues(keyOf[Config]("Plugins"), c.Plugins, c.Plugins.Validate())...)
 	for _, typ := range sortedKeys(c.Exporters) {
 		if e := c.Exporters[typ]; e != nil {
 			out = append(out, sectionIssues(join(keyOf[Config]("Exporters"), typ), e, e.Validate())...)

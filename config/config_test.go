@@ -118,6 +118,15 @@ func TestInvalid(t *testing.T) {
 			{"8:18", "exporters.targets[1].max_delay", `goes with after_events`},
 			{"10:15", "exporters.targets[1].format", `a Pushgateway takes prometheus, got "json"`},
 		}},
+		{name: "bad_plugins", validate: []want{
+			{"2:17", "plugins.call_timeout", "must not be negative"},
+			{"3:32", "plugins.breaker.failure_threshold", "must be at least 1"},
+			{"5:13", "plugins.instances[0].name", `want lower-case letters, digits, _ and -`},
+			{"7:15", "plugins.instances[0].sha256", `want 64 hex digits (sha256sum's output); got "nothex"`},
+			{"9:16", "plugins.instances[1].address", "set path or address, not both"},
+			{"11:16", "plugins.instances[2].address", `want host:port such as 127.0.0.1:7777; got "nowhere"`},
+			{"10:15", "plugins.instances[2].config", "want a mapping (the plugin's own keys), got a list"},
+		}},
 		{name: "invalid_values", validate: []want{
 			{"3:10", "bus.topic", "must not be empty"},
 			{"2:15", "bus.batch_size", "must be between 1 and"},
@@ -202,6 +211,7 @@ func TestValid(t *testing.T) {
 					}},
 				}},
 				Traces:    def.Traces,
+				Plugins:   def.Plugins,
 				Exporters: map[string]exporters.Config{"prometheus": &promConfig{TranslationStrategy: "NoUTF8EscapingWithSuffixes"}},
 			}, c)
 		}},
@@ -353,6 +363,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 		{name: "default"},
 		{name: "only_bus", file: "testdata/valid/only_bus.yaml"},
 		{name: "full", file: "testdata/valid/full.yaml"},
+		{name: "plugins", file: "testdata/valid/plugins.yaml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

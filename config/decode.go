@@ -274,6 +274,10 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 		}
 		return
 	}
+	if v.Kind() == reflect.Interface && v.NumMethod() == 0 {
+		d.anything(n, path, v)
+		return
+	}
 	switch v.Kind() {
 	case reflect.Struct:
 		d.structure(n, path, v)
@@ -284,6 +288,26 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 	default:
 		d.scalar(n, path, v)
 	}
+}
+
+// anything decodes a free-form value, such as a plugin's own section, as
+// yaml.v3 does: mappings become map[string]any, sequences []any. Its keys
+// are the plugin's to check, so none is unknown here.
+func (d *decoder) anything(n *yaml.Node, path string, v reflect.Value) {
+	if !d.spend(n, path, countNodes(n)) {
+		return
+	}
+	var x any
+	if err := n.Decode(&x); err != nil {
+		d.fail(n, path, "%v", err)
+		return
+	}
+	if x == nil {
+		v.SetZero()
+	} else {
+		v.Set(reflect.ValueOf(x))
+	}
+	d.layer.replaced[path] = true
 }
 
 func (d *decoder) structure(n *yaml.Node, path string, v reflect.Value) {
