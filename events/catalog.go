@@ -427,10 +427,10 @@ var builtin = []Schema{
 		Fields:      []Field{fStrategy, fMetricsCount, fSuccess, fDurationMS}},
 
 	// ---- plugin ----
-	{Name: PluginRegistered, Group: GroupPlugin, Version: 1, Source: "plugin host", External: true,
+	{Name: PluginRegistered, Group: GroupPlugin, Version: 1, Source: "plugin host",
 		Description: "an exporter plugin was registered",
 		Fields:      []Field{fPluginName, fPluginVersion, fPluginFormats}},
-	{Name: PluginUnregistered, Group: GroupPlugin, Version: 1, Source: "plugin host", External: true,
+	{Name: PluginUnregistered, Group: GroupPlugin, Version: 1, Source: "plugin host",
 		Description: "an exporter plugin was unregistered",
 		Fields:      []Field{fPluginName}},
 }
