@@ -4,7 +4,7 @@ PKGS      := ./...
 BIN       := bin/sextant
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build run test test-short test-fuzz bench lint fmt-check vet staticcheck tidy check-tools clean docs jaeger e2e proto plugins
+.PHONY: all build run test test-short test-fuzz bench lint fmt-check vet staticcheck tidy check-tools clean docs jaeger e2e proto plugins node-deps
 
 all: fmt-check vet lint test
 
@@ -78,6 +78,17 @@ check-tools:
 	  echo "make test: python3 with pandas not found. The CSV export is checked by reading it with pandas."; \
 	  echo "  Install Debian's package: sudo apt-get update && sudo apt-get install -y python3-pandas"; \
 	  exit 1; }
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
+	  echo "make test: node and npm not found. The Node.js example plugin (plugins/examples/graphite-node) runs in the tests."; \
+	  echo "  Install Debian's packages: sudo apt-get update && sudo apt-get install -y nodejs npm"; \
+	  exit 1; }
+	@$(MAKE) --no-print-directory node-deps
+
+## node-deps: installs the Node.js example plugin's pinned packages (package-lock.json) when missing.
+NODE_PLUGIN := plugins/examples/graphite-node
+node-deps: $(NODE_PLUGIN)/node_modules/.package-lock.json
+$(NODE_PLUGIN)/node_modules/.package-lock.json: $(NODE_PLUGIN)/package-lock.json
+	cd $(NODE_PLUGIN) && npm ci --no-audit --no-fund --loglevel=error
 
 lint: fmt-check vet staticcheck
 
