@@ -61,9 +61,10 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	return nil
 }
 
-func checkCmd(args []string, stdout, stderr io.Writer) error {
+func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	path := fs.String("config", "", "configuration `FILE` to validate (required)")
+	withPlugins := fs.Bool("plugins", false, "also launch the configured plugins and let each validate its own section")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -78,7 +79,21 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 	for _, r := range cfg.Router.Routes {
 		n += len(r.Metrics)
 	}
-	fmt.Fprintf(stdout, "%s: OK (%d routes, %d metric mappings)\n", *path, len(cfg.Router.Routes), n)
+	plugins := ""
+	if *withPlugins {
+		list, err := probePlugins(ctx, cfg, stderr)
+		var errs []error
+		for _, p := range list {
+			if p.State != "running" && p.LastError != "" {
+				errs = append(errs, fmt.Errorf("plugins: %s: %s", p.Name, p.LastError))
+			}
+		}
+		if err := errors.Join(append([]error{err}, errs...)...); err != nil {
+			return err
+		}
+		plugins = fmt.Sprintf(", %d plugins", len(list))
+	}
+	fmt.Fprintf(stdout, "%s: OK (%d routes, %d metric mappings%s)\n", *path, len(cfg.Router.Routes), n, plugins)
 	return nil
 }
 

@@ -49,10 +49,12 @@ Usage:
   sextant run     [--config FILE] [--listen ADDR]    serve the router
   sextant demo    [--tasks N] [--workflow NAME] [--fail-rate F] [--config FILE] [--listen ADDR] [--exit]
                                                      router plus the reference workflow engine
-  sextant check   --config FILE                      validate a configuration
+  sextant check   --config FILE [--plugins]          validate a configuration (--plugins: and let its plugins check their sections)
   sextant publish [--url URL] [--timeout D] [FILE|-] send events (JSON array, object or NDJSON) to POST /events
   sextant export  --format F [--url URL] [--out FILE] [--match GLOB ...] [--label MATCHER ...]
                   [--token-file FILE] [--timeout D]  one snapshot of a running instance's metrics
+  sextant plugins list|inspect NAME [--config FILE | --url URL] [--json]
+                                                     the exporter plugins: versions, formats, checksums, health
   sextant config  print [--config FILE]              print the effective configuration
   sextant version                                    print the version
 
@@ -76,13 +78,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "demo":
 		return demoCmd(ctx, rest, stdout, stderr)
 	case "check":
-		return checkCmd(rest, stdout, stderr)
+		return checkCmd(ctx, rest, stdout, stderr)
 	case "publish":
 		return publishCmd(ctx, rest, os.Stdin, stdout, stderr)
 	case "export":
 		return exportCmd(ctx, rest, stdout, stderr)
 	case "config":
 		return configCmd(rest, stdout, stderr)
+	case "plugins":
+		return pluginsCmd(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

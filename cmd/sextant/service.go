@@ -30,6 +30,7 @@ import (
 	"github.com/sextant-telemetry/sextant/exporters/targets"
 	"github.com/sextant-telemetry/sextant/exporters/traces"
 	"github.com/sextant-telemetry/sextant/lifecycle"
+	"github.com/sextant-telemetry/sextant/plugins/host"
 	"github.com/sextant-telemetry/sextant/router"
 )
 
@@ -60,6 +61,7 @@ type service struct {
 	exports    *exporters.Registry
 	export     *exportAPI      // GET /export
 	targets    *targets.Runner // exporters.targets; nil when none
+	plugins    *host.Host      // exporter plugins; nil when none
 	auth       *bearerAuth     // guards /metrics and /export; nil when off
 	breakersMu sync.Mutex
 	breakers   []*lifecycle.CircuitBreaker // reported in /health/detailed
@@ -150,6 +152,11 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 			return nil, errors.Join(err, s.Shutdown(ctx))
 		}
 	}
+	// Plugins register their formats in the same registry, so that
+	// /export, `sextant export` and the targets reach them like built-ins.
+	if err := s.newPluginHost(ctx); err != nil {
+		return nil, errors.Join(err, s.Shutdown(ctx))
+	}
 	readOpts, exportOpts := exportDefaults(cfg, res)
 	read := newSnapshotFunc(s.snapshot, readOpts, logger)
 	s.export, err = newExportAPI(exportOptions{Read: read, Registry: s.exports,
@@ -180,6 +187,9 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 		return nil, errors.Join(err, s.Shutdown(ctx))
 	}
 	s.router = r
+	if err := s.subscribeCacheSync(); err != nil {
+		return nil, errors.Join(err, s.Shutdown(ctx))
+	}
 	if s.targets, err = s.newTargets(read, exportOpts, readOpts.Instance); err != nil {
 		return nil, errors.Join(err, s.Shutdown(ctx))
 	}
@@ -251,7 +261,7 @@ func (s *service) Start(ctx context.Context) error {
 	s.ready.Store(true)
 	s.logger.Info("sextant started", "listen", s.Addr(), "routes", len(s.cfg.Router.Routes), "bus", s.cfg.Bus.Driver,
 		"opentelemetry_enabled", s.spans.Enabled(), "traces", s.spans.Description(), "exporters", slices.Sorted(maps.Keys(s.cfg.Exporters)),
-		"export_formats", s.exports.Formats(), "metrics_auth", s.auth != nil)
+		"export_formats", s.exports.Formats(), "plugins", s.pluginNames(), "metrics_auth", s.auth != nil)
 	return nil
 }
 
@@ -322,6 +332,10 @@ func (s *service) Shutdown(ctx context.Context) error {
 		errs = append(errs, s.spans.Shutdown(ctx))
 	}
 	errs = append(errs, s.shutdownComponents(ctx))
+	if s.plugins != nil {
+		// Last: nothing can export through them any more.
+		errs = append(errs, s.plugins.Shutdown(ctx))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -345,6 +359,7 @@ func (s *service) routes() http.Handler {
 		mux.Handle("GET /metrics", s.auth.wrap(scrapeEvents(s.metrics, s.pub, s.logger.With("component", "metrics_http"))))
 	}
 	mux.Handle("GET /export", s.auth.wrap(s.export))
+	mux.Handle("GET /plugins", s.auth.wrap(http.HandlerFunc(s.pluginsHTTP)))
 	mux.Handle("/events", s.intake)
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, _ *http.Request) {
@@ -354,7 +369,7 @@ func (s *service) routes() http.Handler {
 	mux.HandleFunc("GET /health/detailed", s.healthDetailed)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "sextant %s\n\n%s", Version, strings.Join([]string{"/metrics", "/export?format=prometheus|openmetrics|json|csv", "POST /events", "/health", "/health/live", "/health/ready", "/health/detailed"}, "\n"))
+		fmt.Fprintf(w, "sextant %s\n\n%s", Version, strings.Join([]string{"/metrics", "/export?format=prometheus|openmetrics|json|csv", "/plugins", "POST /events", "/health", "/health/live", "/health/ready", "/health/detailed"}, "\n"))
 	})
 	return mux
 }
@@ -404,7 +419,7 @@ func (s *service) writeHealth(w http.ResponseWriter, r *http.Request, detailed b
 	body["bus"] = busInfo
 	if detailed {
 		checks := map[string]any{"circuit_breakers": s.breakerHealth(), "subscribers": s.subscriberHealth(), "traces": s.traceHealth(st.Spans),
-			"exports": s.export.health(), "export_targets": s.targetHealth()}
+			"exports": s.export.health(), "export_targets": s.targetHealth(), "plugins": s.pluginHealth()}
 		if s.intake != nil {
 			st := s.intake.Stats()
 			checks["events_intake"] = map[string]any{"status": "healthy", "rejected": st.Rejected, "own_events_lost": st.EventsLost}

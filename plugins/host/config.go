@@ -222,8 +222,12 @@ func SectionJSON(section any) ([]byte, error) {
 	if section == nil {
 		return []byte("{}"), nil
 	}
-	if _, ok := section.(map[string]any); !ok {
+	m, ok := section.(map[string]any)
+	if !ok {
 		return nil, fmt.Errorf("want a mapping (the plugin's own keys), got %s", kindOf(section))
+	}
+	if m == nil {
+		return []byte("{}"), nil
 	}
 	if err := checkJSONable(section, ""); err != nil {
 		return nil, err
