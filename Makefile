@@ -59,6 +59,12 @@ test-fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseMatcher -fuzztime=10s ./exporters/
 	$(GO) test -run='^$$' -fuzz=FuzzBearerAuth -fuzztime=10s ./cmd/sextant/
 	$(GO) test -run='^$$' -fuzz=FuzzExportQuery -fuzztime=10s ./cmd/sextant/
+	$(GO) test -run='^$$' -fuzz=FuzzSnapshot -fuzztime=10s ./plugins/wire/
+	$(GO) test -run='^$$' -fuzz=FuzzConfigDecode -fuzztime=10s ./plugins/sdk/
+	$(GO) test -run='^$$' -fuzz=FuzzParseHCLogLine -fuzztime=10s ./plugins/host/
+	$(GO) test -run='^$$' -fuzz=FuzzLineWriter -fuzztime=10s ./plugins/host/
+	$(GO) test -run='^$$' -fuzz=FuzzTagEscaping -fuzztime=10s ./plugins/examples/influx/
+	$(GO) test -run='^$$' -fuzz=FuzzExpand -fuzztime=10s ./plugins/examples/webhook/
 
 ## bench: the benchmarks recorded in docs/benchmarks.md.
 bench:

@@ -37,7 +37,24 @@ func TestDependencyDirection(t *testing.T) {
 		"exporters/internal/snapshottest": {"exporters"},
 		// The traces section is fixed (one span pipeline), not a pluggable
 		// exporter chosen by factory, so config holds its type directly.
-		"config": {"events", "events/bus", "router", "exporters", "exporters/traces"},
+		// The plugins section likewise: one plugin host.
+		"config": {"events", "events/bus", "router", "exporters", "exporters/traces", "plugins/host"},
+		// The plugin protocol and what is built on it. The SDK and the
+		// wire format depend on the snapshot model only; the host also on
+		// events (cache_synced). Plugins are their own programs: the
+		// webhook example and the test plugin reuse the built-in JSON
+		// encoder, as any plugin author may.
+		"plugins/proto/pluginv1":          {},
+		"plugins/proto/internal/otlpdesc": {},
+		"plugins/wire":                    {"exporters", "plugins/proto/pluginv1"},
+		"plugins/sdk":                     {"exporters", "plugins/wire", "plugins/proto/pluginv1"},
+		"plugins/host":                    {"events", "exporters", "plugins/wire", "plugins/proto/pluginv1"},
+		"plugins/examples/influx":         {"exporters", "plugins/sdk"},
+		"plugins/examples/webhook":        {"exporters", "exporters/json", "plugins/sdk"},
+		"plugins/internal/testplugin":     {"exporters", "exporters/json", "plugins/proto/pluginv1", "plugins/sdk"},
+		"plugins/examples/graphite-node":  {}, // tests only
+		// test helpers: building programs, finding leftover processes
+		"internal/proctest": {},
 		// test helpers: an in-process OTLP receiver
 		"internal/otlptest": {},
 	}

@@ -253,7 +253,7 @@ func TestPrometheusLifecycleEndToEnd(t *testing.T) {
 				require.NotEqual(t, "err", r.Health, "alert %s: %s", r.Name, r.LastError)
 			}
 		}
-		require.Equal(t, 21, exprs, "every rule of sextant-alerts.yml is loaded")
+		require.Equal(t, 23, exprs, "every rule of sextant-alerts.yml is loaded")
 		// Nothing is on fire after a healthy run (for: clauses aside).
 		res, err := promQuery(base, "api_circuit_breaker_state == 2 or tasker_circuit_breaker_state == 2")
 		require.NoError(t, err)

@@ -156,22 +156,18 @@ func (s *service) pluginsHTTP(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, toPluginJSON(st))
 }
 
-// pluginHealth is /health/detailed's plugins check.
+// pluginHealth is /health/detailed's plugins check: degraded while a
+// plugin is not running (exports through it fail; routing goes on).
 func (s *service) pluginHealth() map[string]any {
 	if s.plugins == nil {
-		return map[string]any{"status": "healthy", "count": 0, "plugins": []any{}}
+		return map[string]any{"status": "healthy", "count": 0, "plugins": map[string]any{}}
 	}
 	ok, details := s.plugins.Health()
-	if details == nil {
-		details = map[string]any{}
+	status := "healthy"
+	if !ok {
+		status = "degraded"
 	}
-	if _, set := details["status"]; !set {
-		details["status"] = "healthy"
-		if !ok {
-			details["status"] = "degraded" // exports through it fail; routing goes on
-		}
-	}
-	return details
+	return map[string]any{"status": status, "count": len(details), "plugins": details}
 }
 
 const pluginsUsage = `Usage:

@@ -199,7 +199,11 @@ plugins:
 			} `json:"checks"`
 		}
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(&health))
-		require.NotEmpty(t, health.Checks.Plugins["status"], "%v", health.Checks.Plugins)
+		require.Equal(t, "healthy", health.Checks.Plugins["status"], "%v", health.Checks.Plugins)
+		require.EqualValues(t, 4, health.Checks.Plugins["count"])
+		flaky := health.Checks.Plugins["plugins"].(map[string]any)["flaky"].(map[string]any)
+		require.Equal(t, "running", flaky["state"])
+		require.GreaterOrEqual(t, flaky["restarts"], 1.0)
 	})
 }
 

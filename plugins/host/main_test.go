@@ -8,9 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sextant-telemetry/sextant/exporters"
+	"github.com/sextant-telemetry/sextant/internal/proctest"
 	"github.com/sextant-telemetry/sextant/plugins/host"
 )
 
@@ -38,10 +37,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	pluginBin = filepath.Join(dir, "sextant-testplugin")
-	build := exec.Command("go", "build", "-o", pluginBin, "../internal/testplugin")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if pluginBin, err = proctest.Build(dir, "sextant-testplugin", "../internal/testplugin"); err != nil {
 		fmt.Fprintln(os.Stderr, "build the test plugin:", err)
 		return 1
 	}
@@ -60,56 +56,29 @@ func run(m *testing.M) int {
 	return code
 }
 
-// leftovers lists the processes that are children of this one, or run
-// the test plugin's binary, except remote plugins the tests ran themselves
-// and have ended.
+// leftovers lists the processes that are children of this one or run
+// the test plugin's binary.
 func leftovers() []string {
-	var out []string
-	self := os.Getpid()
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
-		rest := stat[bytes.LastIndexByte(stat, ')')+1:]
-		fields := strings.Fields(string(rest))
-		ppid := -1
-		if len(fields) > 1 {
-			ppid, _ = strconv.Atoi(fields[1])
-		}
-		exe, _ := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if ppid == self || strings.HasPrefix(exe, pluginBin) {
-			out = append(out, fmt.Sprintf("pid %d (ppid %d, state %s, exe %s)", pid, ppid, fields[0], exe))
-		}
+	left, err := proctest.Leftovers(filepath.Dir(pluginBin))
+	if err != nil {
+		return []string{err.Error()}
+	}
+	out := make([]string, len(left))
+	for i, p := range left {
+		out[i] = p.String()
 	}
 	return out
 }
 
-// children lists this process's children that run the test plugin.
+// children lists this process's children.
 func children(t *testing.T) []int {
 	t.Helper()
-	var out []int
-	self := os.Getpid()
-	ents, err := os.ReadDir("/proc")
+	all, err := proctest.List()
 	require.NoError(t, err)
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(fields) > 1 && fields[1] == strconv.Itoa(self) {
-			out = append(out, pid)
+	var out []int
+	for _, p := range all {
+		if p.PPID == os.Getpid() {
+			out = append(out, p.PID)
 		}
 	}
 	return out
