@@ -69,6 +69,7 @@ test-fuzz:
 ## bench: the benchmarks recorded in docs/benchmarks.md.
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=3 ./events/... ./router/ ./lifecycle/ ./exporters/...
+	$(GO) test -run='^$$' -bench=. -benchmem -count=3 ./plugins/wire/ ./plugins/host/
 	$(GO) test -run='^$$' -bench='PostgresInstances|PgxInsertReadBaseline' -benchtime=200000x -count=3 ./cmd/sextant/
 
 check-tools:

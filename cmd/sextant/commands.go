@@ -16,6 +16,7 @@ import (
 	"github.com/sextant-telemetry/sextant/exporters/otlp"
 	"github.com/sextant-telemetry/sextant/exporters/prometheus"
 	"github.com/sextant-telemetry/sextant/exporters/targets"
+	"github.com/sextant-telemetry/sextant/router"
 )
 
 // Version is the release this binary was built from.
@@ -82,13 +83,7 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	plugins := ""
 	if *withPlugins {
 		list, err := probePlugins(ctx, cfg, stderr)
-		var errs []error
-		for _, p := range list {
-			if p.State != "running" && p.LastError != "" {
-				errs = append(errs, fmt.Errorf("plugins: %s: %s", p.Name, p.LastError))
-			}
-		}
-		if err := errors.Join(append([]error{err}, errs...)...); err != nil {
+		if err != nil {
 			return err
 		}
 		plugins = fmt.Sprintf(", %d plugins", len(list))
@@ -111,6 +106,11 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg.Bus.Postgres.URL = bus.RedactURL(cfg.Bus.Postgres.URL) // passwords never leave the process
+	sensitiveKeys := cfg.Router.Traces.SensitiveKeys
+	if sensitiveKeys == nil {
+		sensitiveKeys = router.DefaultSensitiveKeys
+	}
+	cfg.Plugins = cfg.Plugins.Redacted(sensitiveKeys)
 	out, err := config.Marshal(cfg)
 	if err != nil {
 		return err

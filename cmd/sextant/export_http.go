@@ -28,6 +28,7 @@ import (
 	"github.com/sextant-telemetry/sextant/events"
 	"github.com/sextant-telemetry/sextant/exporters"
 	"github.com/sextant-telemetry/sextant/exporters/prometheus"
+	"github.com/sextant-telemetry/sextant/plugins/host"
 )
 
 // GET /export's limits.
@@ -216,8 +217,8 @@ type exportReply struct {
 	// Formats lists the formats there are; on 400 only.
 	Formats  []string `json:"formats,omitempty"`
 	ExportID string   `json:"export_id,omitempty"`
-	// Reason says why a 503 refused the export: shutting_down or
-	// overloaded.
+	// Reason says why a 503 refused the export: shutting_down,
+	// overloaded, or plugin_unavailable (restarting, or its circuit open).
 	Reason string `json:"reason,omitempty"`
 }
 
@@ -286,7 +287,8 @@ func exportSnapshot(ctx context.Context, read snapshotFunc, reg exportRegistry, 
 }
 
 // fail answers a failed export: 400 when the format went away meanwhile,
-// 503 when time ran out, else 500. A client that went away gets nothing.
+// 503 when time ran out or the format's plugin is restarting or its
+// circuit open, else 500. A client that went away gets nothing.
 func (h *exportAPI) fail(w http.ResponseWriter, r *http.Request, req exporters.ExportRequest, err error) {
 	reply := exportReply{Error: err.Error(), ExportID: req.ID}
 	switch {
@@ -299,9 +301,15 @@ func (h *exportAPI) fail(w http.ResponseWriter, r *http.Request, req exporters.E
 		return
 	}
 	code := http.StatusInternalServerError
-	if errors.Is(err, context.DeadlineExceeded) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
 		code = http.StatusServiceUnavailable
 		reply.Error = fmt.Sprintf("the export took longer than %s: %v", h.timeout, err)
+	case errors.Is(err, host.ErrNotRunning), errors.Is(err, host.ErrCircuitOpen):
+		// The plugin is restarting or resting: worth asking again soon.
+		code = http.StatusServiceUnavailable
+		reply.Reason = "plugin_unavailable"
+		w.Header().Set("Retry-After", "1")
 	}
 	h.failed.Add(1)
 	h.mu.Lock()

@@ -266,12 +266,17 @@ func probePlugins(ctx context.Context, cfg *config.Config, stderr io.Writer) ([]
 		return []pluginJSON{}, nil
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	h, err := host.New(cfg.Plugins, host.Settings{Logger: logger, HostVersion: Version})
+	h, err := host.New(cfg.Plugins, host.Settings{Logger: logger, HostVersion: Version, Once: true})
 	if err != nil {
 		return nil, err
 	}
 	startErr := h.Start(ctx)
 	list := toPluginJSON(h.Status())
+	for _, p := range list {
+		if p.State == host.StateFailed {
+			startErr = errors.Join(startErr, errors.New(p.LastError)) // it names the plugin
+		}
+	}
 	if err := h.Shutdown(context.WithoutCancel(ctx)); err != nil {
 		return list, errors.Join(pluginConfigError(startErr), err)
 	}

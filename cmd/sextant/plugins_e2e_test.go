@@ -427,3 +427,59 @@ func eventually(t *testing.T, cond func() bool, what string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestCheckPlugins runs `sextant check --plugins` and `sextant plugins
+// list --config` against real plugin processes: a good configuration, a
+// section the plugin rejects, a wrong checksum and a missing file. Each
+// problem is an error naming it, and nothing is left running.
+func TestCheckPlugins(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and launches plugin processes")
+	}
+	dir := t.TempDir()
+	bin, err := proctest.Build(dir, "sextant-testplugin", "../../plugins/internal/testplugin")
+	require.NoError(t, err)
+	t.Cleanup(func() { requireNoPluginLeft(t, dir) })
+
+	tests := []struct {
+		name, instance string
+		wantErr        []string // empty: OK
+	}{
+		{name: "good", instance: `{name: t, path: ` + bin + `, config: {mode: ok}}`},
+		{name: "section rejected", instance: `{name: t, path: ` + bin + `, config: {mode: sideways}}`,
+			wantErr: []string{"plugins.instances[0].config.mode:", "sideways"}},
+		{name: "wrong checksum", instance: `{name: t, path: ` + bin + `, sha256: ` + strings.Repeat("ab", 32) + `}`,
+			wantErr: []string{`plugin "t"`, "sha256 is", "configuration says " + strings.Repeat("ab", 32)}},
+		{name: "missing file", instance: `{name: t, path: ` + filepath.Join(dir, "nope") + `}`,
+			wantErr: []string{`plugin "t"`, "nope"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := filepath.Join(t.TempDir(), "c.yaml")
+			require.NoError(t, os.WriteFile(cfg, []byte("plugins:\n  instances:\n    - "+tt.instance+"\n"), 0o644))
+			for _, args := range [][]string{{"check", "--config", cfg, "--plugins"}, {"plugins", "list", "--config", cfg, "--json"}} {
+				var stdout, stderr bytes.Buffer
+				err := run(context.Background(), args, &stdout, &stderr)
+				if len(tt.wantErr) == 0 {
+					require.NoError(t, err, "%v: %s", args, stderr.String())
+					if args[0] == "check" {
+						require.Contains(t, stdout.String(), "OK (")
+						require.Contains(t, stdout.String(), "1 plugins)")
+					} else {
+						var list []pluginJSON
+						require.NoError(t, json.Unmarshal(stdout.Bytes(), &list))
+						require.Len(t, list, 1)
+						require.Equal(t, "running", list[0].State)
+						require.Equal(t, []string{"json-via-plugin", "test"}, list[0].Formats)
+					}
+					continue
+				}
+				require.Error(t, err, "%v", args)
+				for _, w := range tt.wantErr {
+					require.Contains(t, err.Error(), w, "%v", args)
+				}
+				require.NotContains(t, stderr.String(), "retrying", "a one-shot look does not promise restarts")
+			}
+		})
+	}
+}

@@ -46,6 +46,17 @@ func (b *breaker) admit(now time.Time) (ok, trial bool) {
 	return true, false
 }
 
+// current is the state as reported at now: an open circuit whose OpenFor
+// has passed is half-open, waiting for its trial, even while no export
+// comes to make the switch (a plugin used only on demand would otherwise
+// look open, and alert, long after its destination recovered).
+func (b *breaker) current(now time.Time) int {
+	if b.state == breakerOpen && !now.Before(b.openUntil) {
+		return breakerHalfOpen
+	}
+	return b.state
+}
+
 // success closes the circuit.
 func (b *breaker) success() {
 	b.state, b.failures, b.trial = breakerClosed, 0, false

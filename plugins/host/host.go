@@ -36,8 +36,17 @@ type Settings struct {
 	Registry *exporters.Registry
 	// HostVersion is Sextant's version, told to every plugin in Describe.
 	HostVersion string
-	_           struct{}
+	// Once launches the plugins once and neither supervises nor restarts
+	// them: for a look at them (sextant check --plugins, sextant plugins
+	// list) rather than a service. A plugin that cannot start is then
+	// StateFailed.
+	Once bool
+	_    struct{}
 }
+
+// StateFailed is the state of a plugin that could not start under
+// Settings.Once.
+const StateFailed = "failed"
 
 // Status is one plugin's identity and health.
 type Status struct {
@@ -250,9 +259,17 @@ func (h *Host) Start(ctx context.Context) error {
 
 	for i, p := range all {
 		if pr := procs[i]; pr != nil {
-			p.attach(pr)
+			if !p.attach(pr) { // Shutdown came first
+				pr.close(true)
+				procs[i] = nil
+				continue
+			}
 			p.log().Info("plugin started", "pid", pr.pid, "version", pr.desc.GetVersion(),
 				"formats", pr.desc.GetFormats(), "source", p.source)
+		} else if h.set.Once {
+			p.mu.Lock()
+			p.state, p.lastErr, p.lastErrAt = StateFailed, errs[i].Error(), time.Now()
+			p.mu.Unlock()
 		} else {
 			p.fail(errs[i])
 		}
@@ -262,8 +279,20 @@ func (h *Host) Start(ctx context.Context) error {
 			p.log().Error("plugin not registered", "error", err)
 		}
 	}
+	// Added under the lock that Shutdown takes before it waits, so that
+	// it never waits for a group still growing.
+	h.mu.Lock()
+	if h.stopped {
+		h.mu.Unlock()
+		return fmt.Errorf("plugins: start: %w", exporters.ErrShutdown)
+	}
+	if h.set.Once {
+		h.mu.Unlock()
+		return nil
+	}
+	h.wg.Add(2 * len(all))
+	h.mu.Unlock()
 	for i, p := range all {
-		h.wg.Add(2)
 		go func() {
 			defer h.wg.Done()
 			p.supervise(procs[i])
@@ -442,6 +471,11 @@ func (h *Host) Status() []Status {
 func (p *plugin) status() Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	now := time.Now()
+	state := p.state
+	if state == StateCircuitOpen && p.br.current(now) != breakerOpen {
+		state = StateRunning // its trial is due: the next export reaches it
+	}
 	return Status{
 		Name:                p.name,
 		Version:             p.desc.GetVersion(),
@@ -452,8 +486,8 @@ func (p *plugin) status() Status {
 		Address:             p.inst.Address,
 		SHA256:              p.sha,
 		Source:              p.source,
-		State:               p.state,
-		Breaker:             breakerStateNames[p.br.state],
+		State:               state,
+		Breaker:             breakerStateNames[p.br.current(now)],
 		PID:                 p.pid,
 		Restarts:            p.restarts,
 		ConsecutiveFailures: p.br.failures,
@@ -461,7 +495,7 @@ func (p *plugin) status() Status {
 		Failures:            p.failed.Load(),
 		Rejected:            p.rejected.Load(),
 		CallbacksDropped:    p.dropped.Load(),
-		LastError:           p.lastErr,
+		LastError:           RedactText(p.lastErr),
 		LastErrorAt:         p.lastErrAt,
 		StartedAt:           p.startedAt,
 		NextRestart:         p.nextRestart,
@@ -479,7 +513,7 @@ type counters struct {
 
 func (p *plugin) counters() counters {
 	p.mu.Lock()
-	c := counters{name: p.name, breaker: int64(p.br.state)}
+	c := counters{name: p.name, breaker: int64(p.br.current(time.Now()))}
 	if p.cur != nil && !p.cur.over() {
 		c.up = 1
 	}
@@ -561,6 +595,9 @@ func (h *Host) CacheSynced(_ context.Context, e events.Event) {
 	}
 }
 
+// killWait bounds Shutdown's wait for killed plugins to be reaped.
+const killWait = 5 * time.Second
+
 // Shutdown stops restarting plugins and delivering callbacks, stops every
 // plugin process (asking each to exit, killing it when it has not within
 // 2s or when ctx ends first) and waits for them and for the host's
@@ -615,8 +652,14 @@ func (h *Host) Shutdown(ctx context.Context) error {
 			pr.quiet.Store(true)
 			pr.kill()
 		}
-		<-done
 		err = fmt.Errorf("plugins: shutdown: %w (plugins still running were killed)", ctx.Err())
+		// A killed process is gone at once unless the kernel holds it
+		// (uninterruptible sleep): then Sextant exits anyway, saying so.
+		select {
+		case <-done:
+		case <-time.After(killWait):
+			err = fmt.Errorf("plugins: shutdown: %w; some plugin processes had not exited %s after SIGKILL", ctx.Err(), killWait)
+		}
 	}
 	return errors.Join(err, h.metrics.unregister())
 }

@@ -379,7 +379,10 @@ func parseHCLogLine(line []byte) (slog.Record, bool) {
 			}
 		case "@module", "@caller":
 			attrs = append(attrs, slog.Any(key[1:], jsonValue(v)))
-		case "plugin", "stream", "logger":
+		case "plugin", "stream", "logger", "module", "caller",
+			slog.TimeKey, slog.LevelKey, slog.MessageKey, slog.SourceKey, "component", "error_type":
+			// Keys Sextant's own records carry: a plugin must not be able
+			// to pass its lines off as the router's, or as another plugin's.
 			attrs = append(attrs, slog.Any("attr."+key, jsonValue(v)))
 		default:
 			attrs = append(attrs, slog.Any(key, jsonValue(v)))

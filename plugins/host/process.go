@@ -97,9 +97,10 @@ type proc struct {
 	conn   *grpc.ClientConn // plugins at an address
 	// kill ends the instance at once: SIGKILL for a process, closing the
 	// connection for an address. It may be called more than once.
-	kill   func()
-	quiet  *atomic.Bool // see goPluginLogger.quiet
-	output []*lineWriter
+	kill    func()
+	quiet   *atomic.Bool // see goPluginLogger.quiet
+	output  []*lineWriter
+	sockDir string // launched plugins: the directory of its socket
 
 	// connected is set once go-plugin holds a gRPC client of the plugin.
 	connected bool
@@ -182,8 +183,17 @@ func (pr *proc) close(force bool) {
 		pr.client.Kill()
 	}
 	pr.kill() // releases the process's context once it is gone
+	pr.flush()
+}
+
+// flush writes out the plugin's last partial output lines and removes
+// its socket directory; the process has ended.
+func (pr *proc) flush() {
 	for _, w := range pr.output {
 		w.Flush()
+	}
+	if pr.sockDir != "" {
+		_ = os.RemoveAll(pr.sockDir)
 	}
 }
 
@@ -203,9 +213,7 @@ func (pr *proc) abandon() {
 	for !pr.client.Exited() {
 		time.Sleep(abandonPoll)
 	}
-	for _, w := range pr.output {
-		w.Flush()
-	}
+	pr.flush()
 }
 
 // dispensed is what the host's side of the plugin map hands out.
@@ -303,12 +311,19 @@ func (p *plugin) exec(ctx context.Context) (*proc, error) {
 
 	// Cancelling procCtx kills the process (exec.CommandContext), from
 	// any goroutine and at any time, without racing go-plugin.
+	// A directory of its own for the plugin's socket, removed when the
+	// process is gone: go-plugin leaves a crashed plugin's socket behind.
+	sockDir, err := os.MkdirTemp("", "sextant-plugin-")
+	if err != nil {
+		return nil, fmt.Errorf("%s: socket directory: %w", where, err)
+	}
 	procCtx, kill := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(procCtx, path, p.inst.Args...)
 	cmd.Env = os.Environ()
 	for _, k := range sortedKeys(p.inst.Env) {
 		cmd.Env = append(cmd.Env, k+"="+p.inst.Env[k])
 	}
+	cmd.Env = append(cmd.Env, goplugin.EnvUnixSocketDir+"="+sockDir)
 	cmd.SysProcAttr = sysProcAttr()
 
 	quiet := &atomic.Bool{}
@@ -335,7 +350,7 @@ func (p *plugin) exec(ctx context.Context) (*proc, error) {
 		GRPCDialOptions:  []grpc.DialOption{callOptions},
 	})
 	pr := &proc{
-		cmd: cmd, client: client, kill: kill, quiet: quiet,
+		cmd: cmd, client: client, kill: kill, quiet: quiet, sockDir: sockDir,
 		output: []*lineWriter{rawStderr, syncStdout, syncStderr},
 	}
 	fail := func(err error) (*proc, error) {

@@ -15,14 +15,22 @@ func (p *plugin) start(ctx context.Context) (*proc, error) {
 }
 
 // attach makes pr the serving instance. The caller has settled its name.
-func (p *plugin) attach(pr *proc) {
+// It reports false, attaching nothing, once Shutdown has begun: the check
+// and the attachment share one lock, so that Shutdown either finds pr
+// (and closes it) or attach refuses it (and its caller closes it).
+func (p *plugin) attach(pr *proc) bool {
 	p.mu.Lock()
+	if p.state == StateStopped {
+		p.mu.Unlock()
+		return false
+	}
 	p.cur, p.desc, p.pid, p.protocol = pr, pr.desc, pr.pid, pr.protocol
 	p.startedAt, p.nextRestart = pr.started, time.Time{}
 	p.state = StateRunning
 	p.refreshStateLocked()
 	p.mu.Unlock()
 	p.caps.Store(uint32(pr.caps))
+	return true
 }
 
 // fail records a failed start and schedules the next.
@@ -198,13 +206,9 @@ func (p *plugin) rename(name string) {
 // it and brings the registry up to date. It fails when the host has
 // stopped meanwhile.
 func (p *plugin) install(pr *proc) error {
-	p.mu.Lock()
-	stopped := p.state == StateStopped
-	p.mu.Unlock()
-	if stopped {
+	if !p.attach(pr) {
 		return fmt.Errorf("plugin %q: %w", p.currentName(), errStopped)
 	}
-	p.attach(pr)
 	if err := p.syncRegistry(); err != nil {
 		p.caps.Store(0)
 		p.mu.Lock()

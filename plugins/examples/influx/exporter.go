@@ -86,7 +86,7 @@ func (e *exporter) Export(ctx context.Context, req *sdk.Request, w io.Writer) (s
 	set := e.set
 	body, st, err := encode(ctx, nil, req.Snapshot, encodeOptions{precision: set.precision, tags: set.tags})
 	if err != nil {
-		return sdk.Result{}, fmt.Errorf("influx: %w", err)
+		return sdk.Result{}, err
 	}
 	if st.skipped > 0 {
 		e.log.Info("left out samples line protocol cannot hold (NaN, ±Inf, counts over 2^63-1)",
@@ -95,18 +95,18 @@ func (e *exporter) Export(ctx context.Context, req *sdk.Request, w io.Writer) (s
 	var dests []string
 	if set.output != "" {
 		if err := writeFileAtomic(set.output, body); err != nil {
-			return sdk.Result{}, fmt.Errorf("influx: %w", err)
+			return sdk.Result{}, err
 		}
 		dests = append(dests, set.output)
 	}
 	if set.writeURL != nil {
 		if err := e.post(ctx, set, body); err != nil {
-			return sdk.Result{}, fmt.Errorf("influx: %w", err)
+			return sdk.Result{}, err
 		}
 		dests = append(dests, set.display)
 	}
 	if _, err := w.Write(body); err != nil {
-		return sdk.Result{}, fmt.Errorf("influx: %w", err)
+		return sdk.Result{}, err
 	}
 	return sdk.Result{ContentType: contentType, Series: st.series, Destination: strings.Join(dests, ", ")}, nil
 }

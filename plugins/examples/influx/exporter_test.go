@@ -224,7 +224,7 @@ func TestHTTPErrors(t *testing.T) {
 			_, err := export(t, c, sampleSnapshot(t))
 			require.Equal(t, tt.wantCode, status.Code(err), "%v", err)
 			msg := status.Convert(err).Message()
-			require.Contains(t, msg, "influx: InfluxDB at "+srv.URL+"/api/v2/write "+tt.wantMsg)
+			require.Contains(t, msg, "InfluxDB at "+srv.URL+"/api/v2/write "+tt.wantMsg)
 			require.NotContains(t, msg, testToken)
 			require.NotContains(t, msg, "bucket=")
 		})
@@ -242,7 +242,7 @@ func TestHTTPConnectionRefused(t *testing.T) {
 	_, err := export(t, c, sampleSnapshot(t))
 	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
 	msg := status.Convert(err).Message()
-	require.Contains(t, msg, "influx: post to "+addr+"/api/v2/write: ")
+	require.Contains(t, msg, "post to "+addr+"/api/v2/write: ")
 	require.Contains(t, msg, "connection refused")
 	require.NotContains(t, msg, "org=")
 }
@@ -274,7 +274,7 @@ func TestFileOutput(t *testing.T) {
 	require.NoError(t, os.RemoveAll(dir))
 	_, err = export(t, c, s)
 	require.Equal(t, codes.Internal, status.Code(err))
-	require.Contains(t, status.Convert(err).Message(), "influx: write "+path+": ")
+	require.Contains(t, status.Convert(err).Message(), "write "+path+": ")
 }
 
 func TestFileAndHTTP(t *testing.T) {

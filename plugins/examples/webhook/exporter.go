@@ -107,21 +107,21 @@ func (e *exporter) Configure(_ context.Context, cfg sdk.Config) error {
 func (e *exporter) Export(ctx context.Context, req *sdk.Request, w io.Writer) (sdk.Result, error) {
 	set := e.set
 	if set.url == "" {
-		return sdk.Result{}, errors.New("webhook: not configured: set url in the plugin's config section")
+		return sdk.Result{}, errors.New("not configured: set url in the plugin's config section")
 	}
 	pretty, err := exporters.BoolOption(exporters.ExportRequest{Options: req.Options}, optionPretty, set.pretty)
 	if err != nil {
-		return sdk.Result{}, sdk.InvalidArgument(fmt.Errorf("webhook: %w", err))
+		return sdk.Result{}, sdk.InvalidArgument(err)
 	}
 	var body bytes.Buffer
 	if err := jsonexp.Encode(&body, req.Snapshot, jsonexp.Options{Pretty: pretty}); err != nil {
-		return sdk.Result{}, fmt.Errorf("webhook: encode: %w", err)
+		return sdk.Result{}, fmt.Errorf("encode: %w", err)
 	}
 	if err := e.deliver(ctx, set, req.ID, body.Bytes()); err != nil {
-		return sdk.Result{}, fmt.Errorf("webhook: %w", err)
+		return sdk.Result{}, err
 	}
 	if _, err := w.Write(body.Bytes()); err != nil {
-		return sdk.Result{}, fmt.Errorf("webhook: %w", err)
+		return sdk.Result{}, err
 	}
 	return sdk.Result{ContentType: jsonexp.ContentType, Destination: set.display}, nil
 }

@@ -247,11 +247,11 @@ func TestErrors(t *testing.T) {
 		wantCalls int
 	}{
 		{name: "400 is not retried", statuses: []int{400}, retries: 3, wantCode: codes.Internal, wantCalls: 1,
-			wantMsg: "webhook: POST {url} answered 400 Bad Request: Bad Request — try later (attempt 1 of 4)"},
+			wantMsg: "POST {url} answered 400 Bad Request: Bad Request — try later (attempt 1 of 4)"},
 		{name: "retries run out", statuses: []int{503, 503, 500}, retries: 2, wantCode: codes.Unavailable, wantCalls: 3,
-			wantMsg: "webhook: POST {url} answered 500 Internal Server Error: Internal Server Error — try later (attempt 3 of 3)"},
+			wantMsg: "POST {url} answered 500 Internal Server Error: Internal Server Error — try later (attempt 3 of 3)"},
 		{name: "no retries", statuses: []int{429}, retries: 0, wantCode: codes.Unavailable, wantCalls: 1,
-			wantMsg: "webhook: POST {url} answered 429 Too Many Requests: Too Many Requests — try later"},
+			wantMsg: "POST {url} answered 429 Too Many Requests: Too Many Requests — try later"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -280,7 +280,7 @@ func TestConnectionRefused(t *testing.T) {
 	_, err := export(t.Context(), c, sampleSnapshot(t), nil)
 	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
 	msg := status.Convert(err).Message()
-	require.Contains(t, msg, "webhook: POST "+addr+"/h: ")
+	require.Contains(t, msg, "POST "+addr+"/h: ")
 	require.Contains(t, msg, "connection refused")
 	require.Contains(t, msg, "(attempt 2 of 2)")
 }
@@ -339,7 +339,7 @@ func TestBadOption(t *testing.T) {
 	require.Empty(t, configure(t, c, `{"url":"`+srv.URL+`"}`))
 	_, err := export(t.Context(), c, sampleSnapshot(t), map[string]string{"pretty": "very"})
 	require.Equal(t, codes.InvalidArgument, status.Code(err))
-	require.Equal(t, `webhook: option pretty="very": want true or false`, status.Convert(err).Message())
+	require.Equal(t, `option pretty="very": want true or false`, status.Convert(err).Message())
 	require.Empty(t, got)
 }
 
@@ -389,7 +389,7 @@ func TestNotConfigured(t *testing.T) {
 	t.Parallel()
 	e, _ := testExporter()
 	_, err := e.Export(t.Context(), &sdk.Request{Snapshot: sampleSnapshot(t)}, io.Discard)
-	require.EqualError(t, err, "webhook: not configured: set url in the plugin's config section")
+	require.EqualError(t, err, "not configured: set url in the plugin's config section")
 }
 
 func TestExpand(t *testing.T) {
