@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"flag"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -138,6 +139,30 @@ func TestMisbehaviour(t *testing.T) {
 			require.Equal(t, 0, s.ConsecutiveFailures)
 		})
 	}
+}
+
+// TestHangPastTheCallersDeadline: an export whose caller's deadline
+// (an export target's timeout, /export's 30s) is shorter than the
+// plugin's call timeout still finds a hung plugin out, kills and
+// restarts it, rather than letting it hold every export in its format
+// until the caller gives up, for ever.
+func TestHangPastTheCallersDeadline(t *testing.T) {
+	t.Parallel()
+	once := filepath.Join(t.TempDir(), "once")
+	e := newEnv(t, host.Config{Instances: []host.InstanceConfig{instance("p", map[string]any{"mode": "hang", "once_file": once})}})
+	e.start()
+	before := e.waitRunning("p")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := e.registry.Export(ctx, testSnapshot(), exporters.ExportRequest{Format: "test"}, io.Discard)
+	require.ErrorContains(t, err, `plugin "p" did not answer by the export's deadline: it is hung, so it was killed and will be restarted`)
+
+	after := e.waitRunning("p")
+	require.NotEqual(t, before.PID, after.PID)
+	_, _, err = e.export("test", nil)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), metricValue(t, e, "sextant_plugins_restarts_total", map[string]string{"plugin": "p", "reason": "hung"}))
 }
 
 func TestSIGKILLMidExport(t *testing.T) {

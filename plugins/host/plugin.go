@@ -276,8 +276,9 @@ func (p *plugin) call(ctx context.Context, pr *proc, name string, s *exporters.S
 	res := exporters.ExportResult{Exporter: name, Format: req.Format}
 	callCtx, cancel := context.WithTimeout(ctx, p.callTimeout)
 	defer cancel()
-	codec := newRecvCodec()
-	resp, err := pr.rpc.Export(callCtx, wire.ExportRequest(s, req), grpc.ForceCodecV2(codec))
+	placeholder := &pluginv1.ExportRequest{}
+	codec := newCallCodec(placeholder, wire.MarshalExportRequest(s, req))
+	resp, err := pr.rpc.Export(callCtx, placeholder, grpc.ForceCodecV2(codec))
 	if err == nil {
 		ct, verr := checkResponse(resp, s)
 		if verr != nil {
@@ -300,10 +301,18 @@ func (p *plugin) call(ctx context.Context, pr *proc, name string, s *exporters.S
 		return res, outcomeFailed, fmt.Errorf("plugin %q sent an export response that is not a valid protobuf message: %v", name, codec.unmarshalErr)
 	}
 	if ctx.Err() != nil {
-		// The caller gave up first: the plugin may be fine.
 		if pr.exited() {
 			return res, outcomeGone, p.goneError(pr, name)
 		}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// The plugin was sent the caller's deadline, shorter than its
+			// call timeout, and overran it: hung, as for its own timeout.
+			// Otherwise a plugin stuck for good would hold every export in
+			// its format for the caller's whole deadline, never restarted.
+			pr.end(reasonHung, "no answer to an export by its deadline")
+			return res, outcomeGone, fmt.Errorf("plugin %q did not answer by the export's deadline: it is hung, so it was killed and will be restarted: %w", name, ctx.Err())
+		}
+		// The caller went away: the plugin may be fine.
 		return res, outcomeNotCounts, fmt.Errorf("plugin %q: %w", name, ctx.Err())
 	}
 	st := status.Convert(err)
@@ -317,9 +326,9 @@ func (p *plugin) call(ctx context.Context, pr *proc, name string, s *exporters.S
 	case st.Code() == codes.Unavailable && p.gone(pr):
 		return res, outcomeGone, p.goneError(pr, name)
 	case st.Code() == codes.InvalidArgument:
-		return res, outcomeNotCounts, fmt.Errorf("plugin %q: %s", name, st.Message())
+		return res, outcomeNotCounts, fmt.Errorf("plugin %q: %s", name, RedactText(st.Message()))
 	}
-	return res, outcomeFailed, fmt.Errorf("plugin %q: %s", name, st.Message())
+	return res, outcomeFailed, fmt.Errorf("plugin %q: %s", name, RedactText(st.Message()))
 }
 
 // timedOut reports whether a call failed because its call timeout

@@ -3,11 +3,15 @@ package sdk
 import (
 	"context"
 	"io"
+	"sync"
 	"time"
 
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sextant-telemetry/sextant/exporters"
+	"github.com/sextant-telemetry/sextant/plugins/proto/pluginv1"
+	"github.com/sextant-telemetry/sextant/plugins/wire"
 )
 
 // Info says who a plugin is and what it writes. Sextant shows it in
@@ -38,12 +42,65 @@ type Request struct {
 	// /export?format=x&opt.pretty=true. Unknown options are best ignored:
 	// they may be meant for another format.
 	Options map[string]string
-	// Snapshot is the metrics, decoded from Metrics into Sextant's snapshot
-	// model (families named as /metrics names them).
+	// Snapshot is the metrics, decoded from the OTLP message Sextant sent
+	// into Sextant's snapshot model (families named as /metrics names
+	// them).
 	Snapshot *exporters.Snapshot
 	// Metrics is the same snapshot as the OTLP message Sextant sent, for
-	// plugins that prefer OpenTelemetry's model.
+	// plugins that prefer OpenTelemetry's model. [Serve] fills it only for
+	// an Exporter that implements [OTLPUser], since decoding it costs
+	// about as much as the export itself; it is nil for the others, which
+	// call [Request.OTLP] when they need the message.
 	Metrics *metricspb.MetricsData
+
+	otlp *lazyOTLP // the request as received, for OTLP
+}
+
+// OTLP returns the snapshot as the OTLP message Sextant sent: Metrics when
+// it is filled, else the message decoded from the request on the first
+// call. For a Request made by hand (in a test) without Metrics, it is
+// wire.MetricsData(Snapshot), the message Sextant would send. Like the
+// request, the message is valid only until Export returns. OTLP is safe
+// for concurrent use.
+func (r *Request) OTLP() *metricspb.MetricsData {
+	if r.Metrics != nil {
+		return r.Metrics
+	}
+	if r.otlp == nil {
+		return wire.MetricsData(r.Snapshot)
+	}
+	r.otlp.once.Do(func() {
+		m := &pluginv1.ExportRequest{}
+		if err := proto.Unmarshal(r.otlp.encoded, m); err != nil {
+			// Cannot happen: wire.UnmarshalExportRequest read the same
+			// bytes without error, which it gives only when
+			// proto.Unmarshal gives none. Still answer with the message
+			// of the snapshot read.
+			r.otlp.md = wire.MetricsData(r.Snapshot)
+			return
+		}
+		r.otlp.md = m.GetMetrics()
+		if r.otlp.md == nil {
+			r.otlp.md = &metricspb.MetricsData{}
+		}
+	})
+	return r.otlp.md
+}
+
+// lazyOTLP decodes a request's OTLP message once, when first asked.
+type lazyOTLP struct {
+	encoded []byte // the ExportRequest's protobuf encoding
+	once    sync.Once
+	md      *metricspb.MetricsData
+}
+
+// OTLPUser is implemented by an Exporter that reads [Request.Metrics]
+// rather than calling [Request.OTLP]: the SDK then decodes the OTLP message
+// for every export before calling Export. The method is a marker; it is
+// never called.
+type OTLPUser interface {
+	Exporter
+	UsesOTLP()
 }
 
 // Result describes a finished export.

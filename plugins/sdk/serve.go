@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -18,8 +19,12 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/sextant-telemetry/sextant/plugins/proto/pluginv1"
 )
@@ -61,8 +66,8 @@ func run(ctx context.Context, e Exporter, args []string, getenv func(string) str
 	s := newServer(e, log)
 	if s.infoErr != nil {
 		if launched {
-			// The host re-logs JSON lines at their level; a plain line
-			// would only reach its debug log.
+			// The host re-logs JSON lines at their level (this one at
+			// ERROR); a plain line would arrive at INFO.
 			log.Error("the plugin cannot start: invalid Info", "error", s.infoErr.Error())
 		} else {
 			fmt.Fprintf(errOut, "%s: the plugin cannot start, its Info is invalid:\n%v\n", prog, s.infoErr)
@@ -145,25 +150,136 @@ var handshake = plugin.HandshakeConfig{
 
 // newGRPCServer makes a gRPC server that takes messages up to
 // pluginv1.MaxMessageBytes either way, with go-plugin's options (TLS when
-// the host asks for it).
+// the host asks for it), and the codec that exporterService needs.
 func newGRPCServer(opts []grpc.ServerOption) *grpc.Server {
 	opts = append(opts,
 		grpc.MaxRecvMsgSize(pluginv1.MaxMessageBytes),
-		grpc.MaxSendMsgSize(pluginv1.MaxMessageBytes))
+		grpc.MaxSendMsgSize(pluginv1.MaxMessageBytes),
+		grpc.ForceServerCodecV2(newServerCodec()))
 	return grpc.NewServer(opts...)
+}
+
+// register registers s as the Exporter service of gs, a server made by
+// newGRPCServer.
+func register(gs *grpc.Server, s *server) {
+	gs.RegisterService(&exporterService, s)
+}
+
+// exporterService is sextant.plugin.v1.Exporter as pluginv1 describes it,
+// but for Export, whose handler takes the request still encoded (an
+// encodedRequest, which serverCodec fills) and decodes it with
+// server.exportEncoded: the OTLP messages of the snapshot, by far the
+// largest part of an export's cost, are never built. On the wire nothing
+// changes. It is never modified after it is built.
+var exporterService = func() grpc.ServiceDesc {
+	desc := pluginv1.Exporter_ServiceDesc
+	desc.Methods = slices.Clone(desc.Methods)
+	for i := range desc.Methods {
+		if desc.Methods[i].MethodName == "Export" {
+			desc.Methods[i].Handler = exportHandler
+		}
+	}
+	return desc
+}()
+
+// encodedRequest is a request message kept in its protobuf encoding.
+type encodedRequest struct{ data []byte }
+
+// exportHandler is the Export handler of exporterService, as the generated
+// one but for the request's type.
+func exportHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+	in := &encodedRequest{}
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	s := srv.(*server)
+	if interceptor == nil {
+		return s.exportEncoded(ctx, in.data)
+	}
+	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: pluginv1.Exporter_Export_FullMethodName}
+	return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
+		return s.exportEncoded(ctx, req.(*encodedRequest).data)
+	})
+}
+
+// serverCodec is the codec registered for protobuf (gRPC's own, unless the
+// plugin registered another), which it wraps, with two changes for
+// exports: it keeps an encodedRequest's bytes as they are, and, over
+// gRPC's own codec, it writes an ExportResponse without copying its data
+// (see marshalExportResponse).
+type serverCodec struct {
+	encoding.CodecV2
+	ownResponses bool // encode ExportResponses with marshalExportResponse
+}
+
+// grpcProtoCodec is gRPC's own protobuf codec, as registered before any
+// plugin's main can register another. It is never modified.
+var grpcProtoCodec = encoding.GetCodecV2(grpcproto.Name)
+
+// newServerCodec wraps the codec registered for protobuf now.
+func newServerCodec() serverCodec {
+	c := encoding.GetCodecV2(grpcproto.Name)
+	return serverCodec{CodecV2: c, ownResponses: c == grpcProtoCodec}
+}
+
+// Marshal implements encoding.CodecV2.
+func (c serverCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if r, ok := v.(*pluginv1.ExportResponse); ok && c.ownResponses && len(r.ProtoReflect().GetUnknown()) == 0 {
+		return marshalExportResponse(r), nil
+	}
+	return c.CodecV2.Marshal(v)
+}
+
+// Unmarshal implements encoding.CodecV2.
+func (c serverCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if r, ok := v.(*encodedRequest); ok {
+		r.data = data.Materialize() // data's buffers go back to a pool
+		return nil
+	}
+	return c.CodecV2.Unmarshal(data, v)
+}
+
+// marshalExportResponse encodes r as proto.Marshal does, but with r.Data,
+// the export's output and nearly all of the message, as a buffer of its
+// own rather than copied into one with the rest.
+func marshalExportResponse(r *pluginv1.ExportResponse) mem.BufferSlice {
+	var head, tail []byte
+	if len(r.Data) > 0 {
+		head = protowire.AppendTag(head, 1, protowire.BytesType)
+		head = protowire.AppendVarint(head, uint64(len(r.Data)))
+	}
+	if r.ContentType != "" {
+		tail = protowire.AppendTag(tail, 2, protowire.BytesType)
+		tail = protowire.AppendString(tail, r.ContentType)
+	}
+	if r.Series != 0 {
+		tail = protowire.AppendTag(tail, 3, protowire.VarintType)
+		tail = protowire.AppendVarint(tail, uint64(r.Series))
+	}
+	if r.Destination != "" {
+		tail = protowire.AppendTag(tail, 4, protowire.BytesType)
+		tail = protowire.AppendString(tail, r.Destination)
+	}
+	out := make(mem.BufferSlice, 0, 3)
+	for _, b := range [][]byte{head, r.Data, tail} {
+		if len(b) > 0 {
+			out = append(out, mem.SliceBuffer(b))
+		}
+	}
+	return out
 }
 
 // grpcPlugin is the plugin in go-plugin's plugin map.
 type grpcPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
-	srv pluginv1.ExporterServer
+	srv *server
 }
 
 var _ plugin.GRPCPlugin = (*grpcPlugin)(nil)
 
 // GRPCServer registers the Exporter service.
 func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	pluginv1.RegisterExporterServer(s, p.srv)
+	register(s, p.srv)
 	return nil
 }
 
@@ -208,7 +324,7 @@ func serveRemote(ctx context.Context, s *server, addr string, log *slog.Logger) 
 
 func serveListener(ctx context.Context, s *server, lis net.Listener, log *slog.Logger) error {
 	gs := newGRPCServer(nil)
-	pluginv1.RegisterExporterServer(gs, s)
+	register(gs, s)
 	hs := health.NewServer()
 	for _, svc := range []string{"", pluginv1.Exporter_ServiceDesc.ServiceName, plugin.GRPCServiceName} {
 		hs.SetServingStatus(svc, grpc_health_v1.HealthCheckResponse_SERVING)

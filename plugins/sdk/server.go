@@ -12,10 +12,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sextant-telemetry/sextant/plugins/proto/pluginv1"
 	"github.com/sextant-telemetry/sextant/plugins/wire"
@@ -41,6 +43,7 @@ func newServer(e Exporter, log *slog.Logger) *server {
 	s.configurer, _ = e.(Configurer)
 	s.hooks, _ = e.(ExportHooks)
 	s.syncer, _ = e.(CacheSyncer)
+	_, s.otlpUser = e.(OTLPUser)
 	return s
 }
 
@@ -54,7 +57,12 @@ type server struct {
 	configurer Configurer
 	hooks      ExportHooks
 	syncer     CacheSyncer
+	otlpUser   bool // e implements OTLPUser: fill Request.Metrics
 	log        *slog.Logger
+
+	// lastOutput is how many bytes the last successful export wrote: the
+	// next one's buffer is sized from it.
+	lastOutput atomic.Int64
 
 	// mu is held for writing by Configure and for reading by every other
 	// call into the plugin's code, so that Configure never runs alongside
@@ -188,15 +196,38 @@ func hasFieldErrors(err error) bool {
 }
 
 // Export converts the request, checks its format and runs the plugin's
-// Export with the call's context.
+// Export with the call's context. It serves a request that gRPC decoded
+// into OTLP messages, as pluginv1.RegisterExporterServer has it;
+// [Serve] registers exportEncoded instead, which never builds them.
 func (s *server) Export(ctx context.Context, m *pluginv1.ExportRequest) (*pluginv1.ExportResponse, error) {
 	start := time.Now()
 	snap, ereq, err := wire.FromExportRequest(m)
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "invalid export request %s: %v", m.GetExportId(), err)
 	}
-	if !slices.Contains(s.info.Formats, ereq.Format) {
-		return nil, status.Errorf(codes.InvalidArgument, "plugin %s does not write format %q (it writes: %s)", s.info.Name, ereq.Format, strings.Join(s.info.Formats, ", "))
+	return s.export(ctx, start, &Request{
+		ID:       ereq.ID,
+		Format:   ereq.Format,
+		Target:   ereq.Target,
+		Options:  ereq.Options,
+		Snapshot: snap,
+		Metrics:  m.GetMetrics(),
+	}, 0)
+}
+
+// exportEncoded is Export for a request still in its protobuf encoding: it
+// decodes it straight into the snapshot with wire.UnmarshalExportRequest,
+// and the OTLP message only when the plugin wants it (see [Request.OTLP]).
+// It answers as Export and as gRPC does for a request it cannot decode.
+func (s *server) exportEncoded(ctx context.Context, data []byte) (*pluginv1.ExportResponse, error) {
+	start := time.Now()
+	snap, ereq, err := wire.UnmarshalExportRequest(data)
+	switch {
+	case errors.Is(err, proto.Error):
+		// What gRPC says when its codec cannot unmarshal a request.
+		return nil, status.Errorf(codes.Internal, "grpc: error unmarshalling request: %v", err)
+	case err != nil:
+		return nil, status.Errorf(codes.InvalidArgument, "invalid export request %s: %v", ereq.ID, err)
 	}
 	req := &Request{
 		ID:       ereq.ID,
@@ -204,14 +235,43 @@ func (s *server) Export(ctx context.Context, m *pluginv1.ExportRequest) (*plugin
 		Target:   ereq.Target,
 		Options:  ereq.Options,
 		Snapshot: snap,
-		Metrics:  m.GetMetrics(),
+		otlp:     &lazyOTLP{encoded: data},
 	}
-	var buf bytes.Buffer
+	if s.otlpUser {
+		req.Metrics = req.OTLP()
+	}
+	return s.export(ctx, start, req, len(data))
+}
+
+// maxOutputHint bounds the output buffer export allocates ahead.
+const maxOutputHint = pluginv1.MaxMessageBytes
+
+// outputHint guesses how much an export will write, to size its buffer
+// once: as much as the previous export wrote, 1/8 more; for the first,
+// twice the request's size (JSON of a snapshot is about that), when known.
+func (s *server) outputHint(requestSize int) int {
+	n := int(s.lastOutput.Load())
+	if n == 0 {
+		n = 2 * requestSize
+	} else {
+		n += n / 8
+	}
+	return min(n, maxOutputHint)
+}
+
+// export checks req's format and runs the plugin's Export.
+func (s *server) export(ctx context.Context, start time.Time, req *Request, requestSize int) (*pluginv1.ExportResponse, error) {
+	if !slices.Contains(s.info.Formats, req.Format) {
+		return nil, status.Errorf(codes.InvalidArgument, "plugin %s does not write format %q (it writes: %s)", s.info.Name, req.Format, strings.Join(s.info.Formats, ", "))
+	}
+	snap := req.Snapshot
+	buf := bytes.NewBuffer(make([]byte, 0, s.outputHint(requestSize)))
 	var res Result
+	var err error
 	s.mu.RLock()
 	err = s.guard("exporter", func() error {
 		var err error
-		res, err = s.e.Export(ctx, req, &buf)
+		res, err = s.e.Export(ctx, req, buf)
 		return err
 	})
 	s.mu.RUnlock()
@@ -223,6 +283,7 @@ func (s *server) Export(ctx context.Context, m *pluginv1.ExportRequest) (*plugin
 	if series == 0 {
 		series = int64(snap.SeriesCount())
 	}
+	s.lastOutput.Store(int64(buf.Len()))
 	ct := res.ContentType
 	if ct == "" {
 		ct = defaultContentType

@@ -16,11 +16,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sextant-telemetry/sextant/exporters"
 	"github.com/sextant-telemetry/sextant/plugins/proto/pluginv1"
@@ -87,14 +89,28 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-// dial serves e on an in-memory connection and returns a client of it and
-// the server's log.
+// dial serves e on an in-memory connection, as Serve registers it, and
+// returns a client of it and the server's log.
 func dial(t *testing.T, e Exporter) (pluginv1.ExporterClient, *syncBuffer) {
+	t.Helper()
+	return dialWith(t, e, func(gs *grpc.Server, s *server) { register(gs, s) })
+}
+
+// dialGenerated is dial with the service registered as
+// pluginv1.RegisterExporterServer does, which decodes requests into OTLP
+// messages, as a program running its own gRPC server around NewServer has
+// it.
+func dialGenerated(t *testing.T, e Exporter) (pluginv1.ExporterClient, *syncBuffer) {
+	t.Helper()
+	return dialWith(t, e, func(gs *grpc.Server, s *server) { pluginv1.RegisterExporterServer(gs, s) })
+}
+
+func dialWith(t *testing.T, e Exporter, reg func(gs *grpc.Server, s *server)) (pluginv1.ExporterClient, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
 	lis := bufconn.Listen(1 << 20)
 	gs := newGRPCServer(nil)
-	pluginv1.RegisterExporterServer(gs, newServer(e, newLogger(logs, slog.LevelDebug)))
+	reg(gs, newServer(e, newLogger(logs, slog.LevelDebug)))
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
@@ -317,10 +333,24 @@ func TestConfigureWithoutConfigurer(t *testing.T) {
 
 func TestExportRoundTrip(t *testing.T) {
 	t.Parallel()
+	for name, dial := range map[string]func(t *testing.T, e Exporter) (pluginv1.ExporterClient, *syncBuffer){
+		"as Serve registers it": dial,
+		"generated":             dialGenerated,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testExportRoundTrip(t, dial)
+		})
+	}
+}
+
+func testExportRoundTrip(t *testing.T, dial func(t *testing.T, e Exporter) (pluginv1.ExporterClient, *syncBuffer)) {
 	want := testSnapshot()
 	var got *Request
+	var otlp *metricspb.MetricsData
 	c, _ := dial(t, &fake{info: testInfo, export: func(_ context.Context, req *Request, w io.Writer) (Result, error) {
 		got = req
+		otlp = req.OTLP()
 		for _, f := range req.Snapshot.Families {
 			fmt.Fprintf(w, "%s %d\n", f.PromName, len(f.Series))
 		}
@@ -337,13 +367,115 @@ func TestExportRoundTrip(t *testing.T) {
 	require.Equal(t, "text", got.Format)
 	require.Equal(t, "on_demand", got.Target)
 	require.Equal(t, map[string]string{"pretty": "true"}, got.Options)
-	require.NotNil(t, got.Metrics)
-	require.Len(t, got.Metrics.GetResourceMetrics(), 1)
+	require.True(t, proto.Equal(exportRequest("text").GetMetrics(), otlp), "OTLP gives the message sent")
 	// NaN never equals itself: compare it apart, then the rest.
 	require.True(t, math.IsNaN(got.Snapshot.Families[0].Series[1].Value))
 	got.Snapshot.Families[0].Series[1].Value = 0
 	want.Families[0].Series[1].Value = 0
 	require.Equal(t, inUTC(want), inUTC(got.Snapshot))
+}
+
+// otlpFake is a fake that reads Request.Metrics.
+type otlpFake struct{ *fake }
+
+func (otlpFake) UsesOTLP() {}
+
+var _ OTLPUser = otlpFake{}
+
+// TestExportMetrics checks that Serve fills Request.Metrics for an
+// OTLPUser only.
+func TestExportMetrics(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		user bool
+	}{
+		{name: "an OTLPUser", user: true},
+		{name: "another exporter"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var metrics, otlp *metricspb.MetricsData
+			f := fake{info: testInfo, export: func(_ context.Context, req *Request, _ io.Writer) (Result, error) {
+				metrics, otlp = req.Metrics, req.OTLP()
+				return Result{}, nil
+			}}
+			var e Exporter = &f
+			if tt.user {
+				e = otlpFake{&f}
+			}
+			c, _ := dial(t, e)
+			_, err := c.Export(t.Context(), exportRequest("text"))
+			require.NoError(t, err)
+			want := exportRequest("text").GetMetrics()
+			require.True(t, proto.Equal(want, otlp))
+			if tt.user {
+				require.True(t, proto.Equal(want, metrics))
+				require.Same(t, metrics, otlp)
+			} else {
+				require.Nil(t, metrics)
+			}
+		})
+	}
+}
+
+// TestRequestOTLPByHand checks OTLP on a Request a plugin's test makes.
+func TestRequestOTLPByHand(t *testing.T) {
+	t.Parallel()
+	s := testSnapshot()
+	require.True(t, proto.Equal(wire.MetricsData(s), (&Request{Snapshot: s}).OTLP()))
+	md := wire.MetricsData(s)
+	require.Same(t, md, (&Request{Snapshot: s, Metrics: md}).OTLP())
+}
+
+// TestExportUndecodable checks that a request that is not protobuf gets
+// the status gRPC gives a request it cannot unmarshal, whichever way the
+// service is registered.
+func TestExportUndecodable(t *testing.T) {
+	t.Parallel()
+	req := exportRequest("text")
+	req.ProtoReflect().SetUnknown([]byte{0xff}) // a truncated tag: proto.Marshal writes it as it is
+	var called atomic.Bool
+	e := &fake{info: testInfo, export: func(context.Context, *Request, io.Writer) (Result, error) {
+		called.Store(true)
+		return Result{}, nil
+	}}
+	c, _ := dial(t, e)
+	_, err := c.Export(t.Context(), req)
+	require.Equal(t, codes.Internal, status.Code(err), "%v", err)
+	require.Contains(t, status.Convert(err).Message(), "grpc: error unmarshalling request: ")
+	c, _ = dialGenerated(t, e)
+	_, want := c.Export(t.Context(), req)
+	require.Equal(t, status.Convert(want).Proto(), status.Convert(err).Proto(), "the generated handler's status")
+	require.False(t, called.Load())
+}
+
+// TestMarshalExportResponse checks the server's encoding of responses
+// against proto.Marshal.
+func TestMarshalExportResponse(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		r    *pluginv1.ExportResponse
+	}{
+		{name: "empty", r: &pluginv1.ExportResponse{}},
+		{name: "data only", r: &pluginv1.ExportResponse{Data: []byte("x")}},
+		{name: "everything", r: &pluginv1.ExportResponse{Data: bytes.Repeat([]byte("abc"), 100), ContentType: "text/plain", Series: 300, Destination: "/tmp/out"}},
+		{name: "negative series", r: &pluginv1.ExportResponse{Series: -1, Destination: "d"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			want, err := proto.Marshal(tt.r)
+			require.NoError(t, err)
+			c := newServerCodec()
+			require.True(t, c.ownResponses, "no other codec is registered")
+			got, err := c.Marshal(tt.r)
+			require.NoError(t, err)
+			require.Equal(t, string(want), string(got.Materialize()))
+		})
+	}
 }
 
 func TestExportResult(t *testing.T) {

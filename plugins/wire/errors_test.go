@@ -374,6 +374,26 @@ func TestSnapshotErrors(t *testing.T) {
 // valid snapshot: Snapshot rejects it.
 func TestMalformedSnapshots(t *testing.T) {
 	t.Parallel()
+	for _, tt := range malformedSnapshots() {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, err := wire.Snapshot(wire.MetricsData(tt.s), tt.s.Time)
+			require.EqualError(t, err, tt.want)
+			require.Nil(t, s)
+		})
+	}
+}
+
+// malformedSnapshot is a snapshot that breaks the model's rules and the
+// error Snapshot gives for what MetricsData writes of it.
+type malformedSnapshot struct {
+	name string
+	s    *exporters.Snapshot
+	want string
+}
+
+// malformedSnapshots are the table of TestMalformedSnapshots.
+func malformedSnapshots() []malformedSnapshot {
 	series := func(sr exporters.Series) *exporters.Snapshot {
 		typ := exporters.TypeCounter
 		if sr.Histogram != nil {
@@ -384,11 +404,7 @@ func TestMalformedSnapshots(t *testing.T) {
 	trace := func(id string) *exporters.Snapshot {
 		return series(exporters.Series{Value: 1, Exemplar: &exporters.Exemplar{Value: 1, TraceID: id}})
 	}
-	tests := []struct {
-		name string
-		s    *exporters.Snapshot
-		want string
-	}{
+	return []malformedSnapshot{
 		{
 			name: "an unknown type",
 			s:    &exporters.Snapshot{Families: []exporters.Family{{Name: "m", PromName: "m", Type: "summary"}}},
@@ -456,13 +472,5 @@ func TestMalformedSnapshots(t *testing.T) {
 				"j", "", "k", "", "l", "", "m", "", "n", "", "o", "", "p", "", "q", "", "e", "again")}),
 			want: `metrics[0] "m": data point 0: attributes[17] "e": repeats attributes[4]`,
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			s, err := wire.Snapshot(wire.MetricsData(tt.s), tt.s.Time)
-			require.EqualError(t, err, tt.want)
-			require.Nil(t, s)
-		})
 	}
 }
