@@ -26,7 +26,9 @@
 //
 // The environment can make it misbehave before it serves:
 // SEXTANT_TESTPLUGIN_PROTOCOL=<n> serves handshake protocol version n,
-// SEXTANT_TESTPLUGIN_STDOUT_NOISE=1 prints a line on stdout first, and
+// SEXTANT_TESTPLUGIN_STDOUT_NOISE=1 prints a line on stdout first,
+// SEXTANT_TESTPLUGIN_PLAIN_CODEC=1 leaves out the codec of mode garbage
+// (for the export benchmark: the SDK's own response encoding), and
 // SEXTANT_TESTPLUGIN_FORMATS_FILE=<path> reads the formats it describes
 // from that file (comma-separated) when it exists. For profiling,
 // SEXTANT_TESTPLUGIN_CPUPROFILE=<path> writes a CPU profile of the first
@@ -327,7 +329,11 @@ func main() {
 	if path := os.Getenv("SEXTANT_TESTPLUGIN_CPUPROFILE"); path != "" {
 		profile(path, os.Getenv("SEXTANT_TESTPLUGIN_CPUPROFILE_SECONDS"))
 	}
-	encoding.RegisterCodecV2(garblingCodec{encoding.GetCodecV2(proto.Name)})
+	// The garbling codec replaces gRPC's own, which turns off the SDK's
+	// zero-copy responses: the export benchmark asks for a plain plugin.
+	if os.Getenv("SEXTANT_TESTPLUGIN_PLAIN_CODEC") != "1" {
+		encoding.RegisterCodecV2(garblingCodec{encoding.GetCodecV2(proto.Name)})
+	}
 	e := &exporter{formats: formats(), cfg: config{Mode: "ok", After: 1, Times: 1}}
 	if os.Getenv("SEXTANT_TESTPLUGIN_STDOUT_NOISE") == "1" {
 		fmt.Println("testplugin: noise before the handshake")
