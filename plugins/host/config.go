@@ -302,6 +302,9 @@ const redactedValue = "[REDACTED]"
 // of URLs anywhere in the plugins' sections. c is not modified.
 func (c Config) Redacted(fragments []string) Config {
 	out := c
+	if c.Instances == nil {
+		return out
+	}
 	out.Instances = make([]InstanceConfig, len(c.Instances))
 	for i, in := range c.Instances {
 		if in.Env != nil {
