@@ -60,6 +60,8 @@ test-fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzBearerAuth -fuzztime=10s ./cmd/sextant/
 	$(GO) test -run='^$$' -fuzz=FuzzExportQuery -fuzztime=10s ./cmd/sextant/
 	$(GO) test -run='^$$' -fuzz=FuzzSnapshot -fuzztime=10s ./plugins/wire/
+	$(GO) test -run='^$$' -fuzz=FuzzUnmarshalExportRequest -fuzztime=10s ./plugins/wire/
+	$(GO) test -run='^$$' -fuzz=FuzzMarshalExportRequest -fuzztime=10s ./plugins/wire/
 	$(GO) test -run='^$$' -fuzz=FuzzConfigDecode -fuzztime=10s ./plugins/sdk/
 	$(GO) test -run='^$$' -fuzz=FuzzParseHCLogLine -fuzztime=10s ./plugins/host/
 	$(GO) test -run='^$$' -fuzz=FuzzLineWriter -fuzztime=10s ./plugins/host/

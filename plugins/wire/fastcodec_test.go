@@ -1,7 +1,9 @@
 package wire_test
 
 import (
+	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,6 +215,53 @@ func TestUnmarshalExportRequestEncodings(t *testing.T) {
 			requireSameResult(t, tt.data)
 			_, _, ok := wire.FastUnmarshalExportRequest(tt.data)
 			require.Equal(t, tt.fast, ok, "decoded without proto.Unmarshal")
+		})
+	}
+}
+
+// TestUnmarshalExportRequestLabels checks labels around the decoder's
+// shortcut for the usual KeyValue encoding (short key and value, UTF-8
+// checked in one pass): lengths of a two-byte varint, multi-byte UTF-8,
+// and invalid UTF-8 in the key, the value, or split between them.
+func TestUnmarshalExportRequestLabels(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 200)
+	var many []string // more than the pool reserves for one point: it grows
+	for i := range 40 {
+		many = append(many, fmt.Sprintf("l%02d", i), fmt.Sprint(i))
+	}
+	tests := []struct {
+		name   string
+		labels []exporters.Label
+		valid  bool
+	}{
+		{name: "empty value", labels: l("a", ""), valid: true},
+		{name: "long value", labels: l("a", long), valid: true},
+		{name: "long name", labels: l(long, "v"), valid: true},
+		{name: "value of 125 bytes", labels: l("a", long[:125]), valid: true},
+		{name: "value of 126 bytes", labels: l("a", long[:126]), valid: true},
+		{name: "multi-byte UTF-8", labels: l("ünï", "✓ ☃ 🦫"), valid: true},
+		{name: "invalid UTF-8 in the name", labels: l("a\xff", "v")},
+		{name: "invalid UTF-8 in the value", labels: l("a", "\xff")},
+		{name: "a rune split between name and value", labels: l("a\xc3", "\xa9")},
+		{name: "a truncated rune at the value's end", labels: l("a", "v\xe2\x9c")},
+		{name: "names repeated", labels: l("a", "1", "a", "2")},
+		{name: "many labels", labels: l(many...), valid: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := &exporters.Snapshot{Families: []exporters.Family{
+				{Name: "g", PromName: "g", Type: exporters.TypeGauge, Series: []exporters.Series{{Labels: tt.labels, Value: 1}}},
+				{Name: "h", PromName: "h", Type: exporters.TypeHistogram, Series: []exporters.Series{{Labels: tt.labels,
+					Histogram: histogram(1, []float64{1}, []uint64{1, 1}, nil)}}},
+			}}
+			b := wire.MarshalExportRequest(s, exporters.ExportRequest{})
+			requireSameResult(t, b)
+			_, _, err := wire.UnmarshalExportRequest(b)
+			require.Equal(t, tt.valid, err == nil, "error: %v", err)
+			_, _, ok := wire.FastUnmarshalExportRequest(b)
+			require.Equal(t, tt.valid, ok, "decoded without proto.Unmarshal")
 		})
 	}
 }

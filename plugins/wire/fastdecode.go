@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"math"
 	"unicode/utf8"
@@ -63,6 +64,30 @@ func (p *dpool[T]) take(n int) []T {
 	return s
 }
 
+// reserve makes the next chunk n elements, when the caller knows about how
+// many it will take.
+func (p *dpool[T]) reserve(n int) {
+	if n > len(p.free) {
+		p.free, p.size = make([]T, n), n
+	}
+}
+
+// grow makes room at the pool's head for a run (a slice built in place,
+// then handed out by end) of k+1 elements, keeping the k already there.
+func (p *dpool[T]) grow(k int) {
+	p.size = max(2*p.size, 2*(k+1), 64)
+	free := make([]T, p.size)
+	copy(free, p.free[:k])
+	p.free = free
+}
+
+// end hands out the run of k elements at the pool's head.
+func (p *dpool[T]) end(k int) []T {
+	s := p.free[:k:k]
+	p.free = p.free[k:]
+	return s
+}
+
 // copied returns a pooled copy of src; nil when src is empty.
 func (p *dpool[T]) copied(src []T) []T {
 	out := p.take(len(src))
@@ -85,19 +110,19 @@ type fastDecoder struct {
 	resAttr []exporters.Label
 	fams    []exporters.Family
 
+	// Pools, the first chunks sized by reserve from counts or estimates.
 	series  dpool[exporters.Series]
-	labels  dpool[exporters.Label]
+	labels  dpool[exporters.Label] // data points' labels, built in place
+	exLabs  dpool[exporters.Label] // exemplars'
 	hists   dpool[exporters.Histogram]
 	buckets dpool[exporters.Bucket]
 	exs     dpool[exporters.Exemplar]
 
-	// Scratch space, reused from one metric or data point to the next.
-	ptSeries []exporters.Series
-	ptLabels []exporters.Label
+	// Scratch space, reused from one data point to the next.
 	exLabels []exporters.Label
 	ptExs    []rawExemplar
 	counts   []uint64
-	bounds   []float64
+	bounds   []uint64 // float64 bits
 
 	// Exemplar IDs, hex-encoded into one buffer that becomes one string at
 	// the end: idExs[i]'s trace ID ends at idEnds[2i], its span ID at
@@ -123,6 +148,18 @@ func (d *fastDecoder) str(v []byte) string {
 // does not. An end-group tag is not accepted: no message read here is a
 // group.
 func tag(b []byte) (num protowire.Number, typ protowire.Type, n int) {
+	if len(b) > 0 {
+		// The usual one-byte tag, of a field number from 1 to 15: c-8 <
+		// 0x78 is 8 <= c < 0x80.
+		if c := b[0]; c-8 < 0x78 && c&7 != byte(protowire.EndGroupType) {
+			return protowire.Number(c >> 3), protowire.Type(c & 7), 1
+		}
+	}
+	return tagSlow(b)
+}
+
+// tagSlow is tag for any tag.
+func tagSlow(b []byte) (num protowire.Number, typ protowire.Type, n int) {
 	num, typ, n = protowire.ConsumeTag(b)
 	if n < 0 || num > protowire.MaxValidNumber || typ == protowire.EndGroupType {
 		return 0, 0, -1
@@ -133,6 +170,10 @@ func tag(b []byte) (num protowire.Number, typ protowire.Type, n int) {
 // skip consumes the value of a field that is unknown, or known but with
 // another wire type, which protobuf keeps as unknown.
 func skip(b []byte, num protowire.Number, typ protowire.Type) int {
+	if typ == protowire.BytesType {
+		_, n := bytesValue(b)
+		return n
+	}
 	return protowire.ConsumeFieldValue(num, typ, b)
 }
 
@@ -155,11 +196,19 @@ func fields(b []byte, field func(num protowire.Number, typ protowire.Type, b []b
 }
 
 // bytesValue reads a length-delimited value.
-func bytesValue(b []byte) ([]byte, int) { return protowire.ConsumeBytes(b) }
+func bytesValue(b []byte) ([]byte, int) {
+	if len(b) > 0 {
+		// The usual length below 128: a one-byte varint.
+		if m := int(b[0]); m < 0x80 && m < len(b) {
+			return b[1 : 1+m], 1 + m
+		}
+	}
+	return protowire.ConsumeBytes(b)
+}
 
 // text reads a string field's value, checked for UTF-8 as proto3 wants.
 func (d *fastDecoder) text(b []byte, out *string) int {
-	v, n := protowire.ConsumeBytes(b)
+	v, n := bytesValue(b)
 	if n < 0 || !utf8.Valid(v) {
 		return -1
 	}
@@ -168,13 +217,16 @@ func (d *fastDecoder) text(b []byte, out *string) int {
 }
 
 func fixed(b []byte, out *uint64) int {
-	v, n := protowire.ConsumeFixed64(b)
-	*out = v
-	return n
+	if len(b) < 8 {
+		return -1
+	}
+	*out = binary.LittleEndian.Uint64(b)
+	return 8
 }
 
 func (d *fastDecoder) exportRequest() (*exporters.Snapshot, exporters.ExportRequest, bool) {
 	d.src = string(d.data)
+	d.reservePools()
 	ok := fields(d.data, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		if num == fOptions && d.req.Options == nil {
 			// proto.Unmarshal makes the map on seeing the field, even
@@ -357,44 +409,205 @@ func (d *fastDecoder) anyValue(v *anyValue, num protowire.Number, typ protowire.
 	return skip(b, num, typ)
 }
 
+// reservePools sizes the pools' first chunks: the series and histograms
+// exactly, from a quick count of the data points; labels and buckets by
+// estimate (a pool adds chunks as needed). Each estimate is bounded by
+// what the message's length can hold, so that a short message never makes
+// a large reservation.
+func (d *fastDecoder) reservePools() {
+	points, hists := countPoints(d.data)
+	const minPoint, minLabel, minBucket = 11, 6, 8 // bytes on the wire
+	limit := len(d.data)
+	d.series.reserve(min(points, limit/minPoint))
+	d.hists.reserve(min(hists, limit/minPoint))
+	d.labels.reserve(min(4*points, limit/minLabel))
+	d.buckets.reserve(min(16*hists, limit/minBucket))
+}
+
+// countPoints counts the data points of an ExportRequest's metrics, and
+// those of histograms among them. It stops at whatever it cannot read:
+// decoding proper finds what is wrong.
+func countPoints(data []byte) (points, hists int) {
+	each(data, fMetrics, func(md []byte) {
+		each(md, fResourceMs, func(rm []byte) {
+			each(rm, fScopeMetrics, func(sm []byte) {
+				each(sm, fMetric, func(m []byte) {
+					for len(m) > 0 {
+						num, typ, n := tag(m)
+						if n < 0 {
+							return
+						}
+						m = m[n:]
+						v, n := bytesValue(m)
+						if typ != protowire.BytesType {
+							n = skip(m, num, typ)
+						}
+						if n < 0 {
+							return
+						}
+						m = m[n:]
+						if typ == protowire.BytesType && (num == fGauge || num == fSum || num == fHistogram) {
+							k := countFields(v, fDataPoints)
+							points += k
+							if num == fHistogram {
+								hists += k
+							}
+						}
+					}
+				})
+			})
+		})
+	})
+	return points, hists
+}
+
+// each calls fn with the value of every length-delimited field num of the
+// message b, stopping at what it cannot read.
+func each(b []byte, num protowire.Number, fn func(v []byte)) {
+	for len(b) > 0 {
+		n, typ, k := tag(b)
+		if k < 0 {
+			return
+		}
+		b = b[k:]
+		if n == num && typ == protowire.BytesType {
+			v, k := bytesValue(b)
+			if k < 0 {
+				return
+			}
+			fn(v)
+			b = b[k:]
+			continue
+		}
+		if k = skip(b, n, typ); k < 0 {
+			return
+		}
+		b = b[k:]
+	}
+}
+
+// countFields counts the length-delimited fields num of the message b, up
+// to what it cannot read.
+func countFields(b []byte, num protowire.Number) int {
+	count := 0
+	for len(b) > 0 {
+		n, typ, k := tag(b)
+		if k < 0 {
+			break
+		}
+		b = b[k:]
+		if k = skip(b, n, typ); k < 0 {
+			break
+		}
+		b = b[k:]
+		if n == num && typ == protowire.BytesType {
+			count++
+		}
+	}
+	return count
+}
+
 // keyValue reads a KeyValue: its key and value.
 func (d *fastDecoder) keyValue(b []byte, key *string, val *anyValue) int {
 	v, n := bytesValue(b)
-	if n < 0 {
-		return -1
-	}
-	if !fields(v, func(num protowire.Number, typ protowire.Type, b []byte) int {
-		if typ == protowire.BytesType {
-			switch num {
-			case fKey:
-				return d.text(b, key)
-			case fValue:
-				// Values that occur more than once merge.
-				v, n := bytesValue(b)
-				if n < 0 || !fields(v, func(num protowire.Number, typ protowire.Type, b []byte) int {
-					return d.anyValue(val, num, typ, b)
-				}) {
-					return -1
-				}
-				return n
-			}
-		}
-		return skip(b, num, typ)
-	}) {
+	if n < 0 || !d.keyValueFields(v, key, val) {
 		return -1
 	}
 	return n
 }
 
+// keyValueFields reads the fields of a KeyValue.
+func (d *fastDecoder) keyValueFields(b []byte, key *string, val *anyValue) bool {
+	for len(b) > 0 {
+		num, typ, n := tag(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
+		switch {
+		case num == fKey && typ == protowire.BytesType:
+			n = d.text(b, key)
+		case num == fValue && typ == protowire.BytesType:
+			// Values that occur more than once merge.
+			var v []byte
+			if v, n = bytesValue(b); n < 0 {
+				return false
+			}
+			for len(v) > 0 {
+				num, typ, m := tag(v)
+				if m < 0 {
+					return false
+				}
+				v = v[m:]
+				if m = d.anyValue(val, num, typ, v); m < 0 {
+					return false
+				}
+				v = v[m:]
+			}
+		default:
+			n = skip(b, num, typ)
+		}
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
 // label reads an attribute, which must have a string value.
 func (d *fastDecoder) label(b []byte, l *exporters.Label) int {
-	var v anyValue
-	n := d.keyValue(b, &l.Name, &v)
-	if n < 0 || !v.isString {
+	v, n := bytesValue(b)
+	if n < 0 {
 		return -1
 	}
-	l.Value = v.s
+	// The usual encoding, proto.Marshal's of a short key and value: key
+	// (0a len key), then value (12 len) holding only its string (0a len s).
+	if len(v) >= 6 && v[0] == 0x0a && v[1] < 0x80 {
+		kl := int(v[1])
+		if len(v) >= 2+kl+4 && v[2+kl] == 0x12 {
+			r := v[3+kl:]
+			if vl := int(r[0]); vl < 0x80 && len(r) == 1+vl && vl >= 2 && r[1] == 0x0a && int(r[2]) == vl-2 {
+				// One check for both strings: the bytes between them are
+				// ASCII, which no UTF-8 sequence spans.
+				if !utf8.Valid(v[2:]) {
+					return -1
+				}
+				key, s := v[2:2+kl], r[3:]
+				l.Name, l.Value = d.str(key), d.str(s)
+				return n
+			}
+		}
+	}
+	var val anyValue
+	if !d.keyValueFields(v, &l.Name, &val) || !val.isString {
+		return -1
+	}
+	l.Value = val.s
 	return n
+}
+
+// pointLabel reads a data point's label into the run of k labels at the
+// labels pool's head.
+func (d *fastDecoder) pointLabel(b []byte, k int) int {
+	if k == len(d.labels.free) {
+		d.labels.grow(k)
+	}
+	return d.label(b, &d.labels.free[k])
+}
+
+// pointLabels hands out the run of k labels at the labels pool's head:
+// empty but not nil when there are none, as Snapshot gives them; false
+// when a name repeats.
+func (d *fastDecoder) pointLabels(k int) ([]exporters.Label, bool) {
+	if k == 0 {
+		return []exporters.Label{}, true
+	}
+	labels := d.labels.end(k)
+	if i, _ := repeated(labels); i >= 0 {
+		return nil, false
+	}
+	return labels, true
 }
 
 // metricData is which of a Metric's data a metric holds.
@@ -417,21 +630,29 @@ func (d *fastDecoder) metric(b []byte) bool {
 		haveName, haveType bool
 		promName, typ      string
 	)
-	d.ptSeries = d.ptSeries[:0]
-	ok := fields(b, func(num protowire.Number, wt protowire.Type, b []byte) int {
+	for len(b) > 0 {
+		num, wt, n := tag(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
 		if wt != protowire.BytesType {
-			return skip(b, num, wt)
+			if n = skip(b, num, wt); n < 0 {
+				return false
+			}
+			b = b[n:]
+			continue
 		}
 		switch num {
 		case fName:
-			return d.text(b, &f.Name)
+			n = d.text(b, &f.Name)
 		case fDescription:
-			return d.text(b, &f.Description)
+			n = d.text(b, &f.Description)
 		case fUnit:
-			return d.text(b, &f.Unit)
+			n = d.text(b, &f.Unit)
 		case fGauge, fSum, fHistogram:
 			if data != noData {
-				return -1 // a oneof set again, or merged: not read here
+				return false // a oneof set again, or merged: not read here
 			}
 			switch num {
 			case fGauge:
@@ -441,54 +662,43 @@ func (d *fastDecoder) metric(b []byte) bool {
 			default:
 				data = histogramData
 			}
-			v, n := bytesValue(b)
-			if n < 0 || !fields(v, func(num protowire.Number, wt protowire.Type, b []byte) int {
-				switch {
-				case num == fDataPoints && wt == protowire.BytesType:
-					if data == histogramData {
-						return d.histogramPoint(b)
-					}
-					return d.numberPoint(b)
-				case num == fTemporality && wt == protowire.VarintType && data != gaugeData:
-					v, n := protowire.ConsumeVarint(b)
-					temporality = int32(v)
-					return n
-				case num == fMonotonic && wt == protowire.VarintType && data == sumData:
-					v, n := protowire.ConsumeVarint(b)
-					monotonic = v != 0
-					return n
-				}
-				return skip(b, num, wt)
-			}) {
-				return -1
+			var v []byte
+			if v, n = bytesValue(b); n < 0 {
+				return false
 			}
-			return n
+			var ok bool
+			if f.Series, ok = d.dataPoints(v, data, &temporality, &monotonic); !ok {
+				return false
+			}
 		case fExpHistogram, fSummary:
-			return -1 // rejected by Snapshot, or replaced: not read here
+			return false // rejected by Snapshot, or replaced: not read here
 		case fMetadata:
 			var key string
 			var v anyValue
-			n := d.keyValue(b, &key, &v)
-			if n < 0 {
-				return -1
+			if n = d.keyValue(b, &key, &v); n < 0 {
+				return false
 			}
 			switch key {
 			case MetadataPromName:
 				if haveName || !v.isString {
-					return -1
+					return false
 				}
 				haveName, promName = true, v.s
 			case MetadataPromType:
 				if haveType || !v.isString {
-					return -1
+					return false
 				}
 				haveType, typ = true, v.s
 			}
-			return n
+		default:
+			n = skip(b, num, wt)
 		}
-		return skip(b, num, wt)
-	})
-	if !ok || f.Name == "" || !haveName || promName == "" || !haveType {
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
+	}
+	if f.Name == "" || !haveName || promName == "" || !haveType {
 		return false
 	}
 	f.PromName, f.Type = promName, exporters.MetricType(typ)
@@ -508,22 +718,51 @@ func (d *fastDecoder) metric(b []byte) bool {
 	default:
 		return false
 	}
-	f.Series = d.series.copied(d.ptSeries)
 	d.fams = append(d.fams, f)
 	return true
 }
 
-// pointLabels returns the data point's labels from d.ptLabels, pooled:
-// empty but not nil when there are none, as Snapshot gives them; false
-// when a name repeats.
-func (d *fastDecoder) pointLabels() ([]exporters.Label, bool) {
-	if i, _ := repeated(d.ptLabels); i >= 0 {
-		return nil, false
+// dataPoints reads a Gauge, Sum or Histogram: its data points go straight
+// into a run of pooled series.
+func (d *fastDecoder) dataPoints(b []byte, data metricData, temporality *int32, monotonic *bool) ([]exporters.Series, bool) {
+	k := 0
+	for len(b) > 0 {
+		num, wt, n := tag(b)
+		if n < 0 {
+			return nil, false
+		}
+		b = b[n:]
+		switch {
+		case num == fDataPoints && wt == protowire.BytesType:
+			if k == len(d.series.free) {
+				d.series.grow(k)
+			}
+			if data == histogramData {
+				n = d.histogramPoint(b, &d.series.free[k])
+			} else {
+				n = d.numberPoint(b, &d.series.free[k])
+			}
+			k++
+		case num == fTemporality && wt == protowire.VarintType && data != gaugeData:
+			var v uint64
+			v, n = protowire.ConsumeVarint(b)
+			*temporality = int32(v)
+		case num == fMonotonic && wt == protowire.VarintType && data == sumData:
+			var v uint64
+			v, n = protowire.ConsumeVarint(b)
+			*monotonic = v != 0
+		default:
+			n = skip(b, num, wt)
+		}
+		if n < 0 {
+			return nil, false
+		}
+		b = b[n:]
 	}
-	if len(d.ptLabels) == 0 {
-		return []exporters.Label{}, true
+	if k == 0 {
+		return nil, true
 	}
-	return d.labels.copied(d.ptLabels), true
+	return d.series.end(k), true
 }
 
 // value kinds of a data point or exemplar: its oneof value.
@@ -533,7 +772,8 @@ const (
 	intValue
 )
 
-func (d *fastDecoder) numberPoint(b []byte) int {
+// numberPoint reads a NumberDataPoint into sr, which is zero.
+func (d *fastDecoder) numberPoint(b []byte, sr *exporters.Series) int {
 	v, n := bytesValue(b)
 	if n < 0 {
 		return -1
@@ -543,53 +783,74 @@ func (d *fastDecoder) numberPoint(b []byte) int {
 		kind           int
 		flags          uint32
 		exemplars      int
+		labels         int
 	)
-	d.ptLabels = d.ptLabels[:0]
 	d.ptExs = d.ptExs[:0]
-	if !fields(v, func(num protowire.Number, wt protowire.Type, b []byte) int {
+	for b := v; len(b) > 0; {
+		num, wt, m := tag(b)
+		if m < 0 {
+			return -1
+		}
+		b = b[m:]
 		switch {
 		case num == fStart && wt == protowire.Fixed64Type:
-			return fixed(b, &start)
+			m = fixed(b, &start)
 		case num == fTime && wt == protowire.Fixed64Type:
-			return fixed(b, &t)
+			m = fixed(b, &t)
 		case num == fNumAsDouble && wt == protowire.Fixed64Type:
 			kind = doubleValue
-			return fixed(b, &bits)
+			m = fixed(b, &bits)
 		case num == fNumAsInt && wt == protowire.Fixed64Type:
 			kind = intValue
-			return fixed(b, &bits)
+			m = fixed(b, &bits)
 		case num == fNumFlags && wt == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
+			var v uint64
+			v, m = protowire.ConsumeVarint(b)
 			flags = uint32(v)
-			return n
 		case num == fNumAttrs && wt == protowire.BytesType:
-			var l exporters.Label
-			n := d.label(b, &l)
-			d.ptLabels = append(d.ptLabels, l)
-			return n
+			m = d.pointLabel(b, labels)
+			labels++
 		case num == fNumExemplars && wt == protowire.BytesType:
 			if exemplars++; exemplars > 1 {
 				return -1
 			}
-			return d.exemplar(b)
+			m = d.exemplar(b)
+		default:
+			m = skip(b, num, wt)
 		}
-		return skip(b, num, wt)
-	}) || kind != doubleValue || flags != 0 {
+		if m < 0 {
+			return -1
+		}
+		b = b[m:]
+	}
+	if kind != doubleValue || flags != 0 {
 		return -1
 	}
-	labels, ok := d.pointLabels()
-	if !ok {
+	var ok bool
+	if sr.Labels, ok = d.pointLabels(labels); !ok {
 		return -1
 	}
-	sr := exporters.Series{Labels: labels, Value: math.Float64frombits(bits), Start: unixTime(start), Time: unixTime(t)}
+	sr.Value, sr.Start, sr.Time = math.Float64frombits(bits), unixTime(start), unixTime(t)
 	if len(d.ptExs) == 1 {
 		sr.Exemplar = d.keepExemplar(&d.ptExs[0])
 	}
-	d.ptSeries = append(d.ptSeries, sr)
 	return n
 }
 
-func (d *fastDecoder) histogramPoint(b []byte) int {
+// packed appends the fixed64 values of a packed field's value v to dst;
+// false when v is not whole values.
+func packed(dst []uint64, v []byte) ([]uint64, bool) {
+	if len(v)%8 != 0 {
+		return dst, false
+	}
+	for i := 0; i+8 <= len(v); i += 8 {
+		dst = append(dst, binary.LittleEndian.Uint64(v[i:]))
+	}
+	return dst, true
+}
+
+// histogramPoint reads a HistogramDataPoint into sr, which is zero.
+func (d *fastDecoder) histogramPoint(b []byte, sr *exporters.Series) int {
 	v, n := bytesValue(b)
 	if n < 0 {
 		return -1
@@ -598,82 +859,87 @@ func (d *fastDecoder) histogramPoint(b []byte) int {
 		start, t, count, sum uint64
 		haveSum              bool
 		flags                uint32
+		labels               int
+		ok                   bool
 	)
-	d.ptLabels = d.ptLabels[:0]
 	d.ptExs = d.ptExs[:0]
 	d.counts, d.bounds = d.counts[:0], d.bounds[:0]
-	if !fields(v, func(num protowire.Number, wt protowire.Type, b []byte) int {
+	for b := v; len(b) > 0; {
+		num, wt, m := tag(b)
+		if m < 0 {
+			return -1
+		}
+		b = b[m:]
 		switch {
 		case num == fStart && wt == protowire.Fixed64Type:
-			return fixed(b, &start)
+			m = fixed(b, &start)
 		case num == fTime && wt == protowire.Fixed64Type:
-			return fixed(b, &t)
+			m = fixed(b, &t)
 		case num == fHistCount && wt == protowire.Fixed64Type:
-			return fixed(b, &count)
+			m = fixed(b, &count)
 		case num == fHistSum && wt == protowire.Fixed64Type:
 			haveSum = true
-			return fixed(b, &sum)
+			m = fixed(b, &sum)
 		case num == fHistCounts && wt == protowire.Fixed64Type:
 			var c uint64
-			n := fixed(b, &c)
+			m = fixed(b, &c)
 			d.counts = append(d.counts, c)
-			return n
 		case num == fHistCounts && wt == protowire.BytesType:
-			v, n := bytesValue(b)
-			if n < 0 || len(v)%8 != 0 {
+			var v []byte
+			if v, m = bytesValue(b); m < 0 {
 				return -1
 			}
-			for ; len(v) > 0; v = v[8:] {
-				c, _ := protowire.ConsumeFixed64(v)
-				d.counts = append(d.counts, c)
+			if d.counts, ok = packed(d.counts, v); !ok {
+				return -1
 			}
-			return n
 		case num == fHistBounds && wt == protowire.Fixed64Type:
 			var c uint64
-			n := fixed(b, &c)
-			d.bounds = append(d.bounds, math.Float64frombits(c))
-			return n
+			m = fixed(b, &c)
+			d.bounds = append(d.bounds, c)
 		case num == fHistBounds && wt == protowire.BytesType:
-			v, n := bytesValue(b)
-			if n < 0 || len(v)%8 != 0 {
+			var v []byte
+			if v, m = bytesValue(b); m < 0 {
 				return -1
 			}
-			for ; len(v) > 0; v = v[8:] {
-				c, _ := protowire.ConsumeFixed64(v)
-				d.bounds = append(d.bounds, math.Float64frombits(c))
+			if d.bounds, ok = packed(d.bounds, v); !ok {
+				return -1
 			}
-			return n
 		case num == fHistFlags && wt == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
+			var v uint64
+			v, m = protowire.ConsumeVarint(b)
 			flags = uint32(v)
-			return n
 		case (num == fHistMin || num == fHistMax) && wt == protowire.Fixed64Type:
 			return -1 // rejected by Snapshot
 		case num == fHistAttrs && wt == protowire.BytesType:
-			var l exporters.Label
-			n := d.label(b, &l)
-			d.ptLabels = append(d.ptLabels, l)
-			return n
+			m = d.pointLabel(b, labels)
+			labels++
 		case num == fHistExemplars && wt == protowire.BytesType:
-			return d.exemplar(b)
+			m = d.exemplar(b)
+		default:
+			m = skip(b, num, wt)
 		}
-		return skip(b, num, wt)
-	}) || flags != 0 || !haveSum || len(d.counts) != len(d.bounds)+1 {
+		if m < 0 {
+			return -1
+		}
+		b = b[m:]
+	}
+	if flags != 0 || !haveSum || len(d.counts) != len(d.bounds)+1 {
 		return -1
 	}
-	labels, ok := d.pointLabels()
-	if !ok {
+	if sr.Labels, ok = d.pointLabels(labels); !ok {
 		return -1
 	}
 	buckets := d.buckets.take(len(d.counts))
 	var total uint64
+	prev := math.Inf(-1)
 	for i, c := range d.counts {
 		upper := math.Inf(1)
 		if i < len(d.bounds) {
-			upper = d.bounds[i]
-			if math.IsNaN(upper) || math.IsInf(upper, 1) || i > 0 && upper <= d.bounds[i-1] {
+			upper = math.Float64frombits(d.bounds[i])
+			if math.IsNaN(upper) || math.IsInf(upper, 1) || i > 0 && upper <= prev {
 				return -1
 			}
+			prev = upper
 		}
 		if c > math.MaxUint64-total {
 			return -1
@@ -693,7 +959,7 @@ func (d *fastDecoder) histogramPoint(b []byte) int {
 	}
 	h := &d.hists.take(1)[0]
 	h.Count, h.Sum, h.Buckets = count, math.Float64frombits(sum), buckets
-	d.ptSeries = append(d.ptSeries, exporters.Series{Labels: labels, Histogram: h, Start: unixTime(start), Time: unixTime(t)})
+	sr.Histogram, sr.Start, sr.Time = h, unixTime(start), unixTime(t)
 	return n
 }
 
@@ -709,32 +975,38 @@ func (d *fastDecoder) exemplar(b []byte) int {
 		kind    int
 	)
 	d.exLabels = d.exLabels[:0]
-	if !fields(v, func(num protowire.Number, wt protowire.Type, b []byte) int {
+	for b := v; len(b) > 0; {
+		num, wt, m := tag(b)
+		if m < 0 {
+			return -1
+		}
+		b = b[m:]
 		switch {
 		case num == fExTime && wt == protowire.Fixed64Type:
-			return fixed(b, &t)
+			m = fixed(b, &t)
 		case num == fExAsDouble && wt == protowire.Fixed64Type:
 			kind = doubleValue
-			return fixed(b, &bits)
+			m = fixed(b, &bits)
 		case num == fExAsInt && wt == protowire.Fixed64Type:
 			kind = intValue
-			return fixed(b, &bits)
+			m = fixed(b, &bits)
 		case num == fExSpanID && wt == protowire.BytesType:
-			var n int
-			x.span, n = bytesValue(b)
-			return n
+			x.span, m = bytesValue(b)
 		case num == fExTraceID && wt == protowire.BytesType:
-			var n int
-			x.trace, n = bytesValue(b)
-			return n
+			x.trace, m = bytesValue(b)
 		case num == fExAttrs && wt == protowire.BytesType:
 			var l exporters.Label
-			n := d.label(b, &l)
+			m = d.label(b, &l)
 			d.exLabels = append(d.exLabels, l)
-			return n
+		default:
+			m = skip(b, num, wt)
 		}
-		return skip(b, num, wt)
-	}) || kind != doubleValue ||
+		if m < 0 {
+			return -1
+		}
+		b = b[m:]
+	}
+	if kind != doubleValue ||
 		len(x.trace) != 0 && len(x.trace) != traceIDLen ||
 		len(x.span) != 0 && len(x.span) != spanIDLen {
 		return -1
@@ -742,7 +1014,7 @@ func (d *fastDecoder) exemplar(b []byte) int {
 	if i, _ := repeated(d.exLabels); i >= 0 {
 		return -1
 	}
-	x.ex = exporters.Exemplar{Value: math.Float64frombits(bits), Time: unixTime(t), Labels: d.labels.copied(d.exLabels)}
+	x.ex = exporters.Exemplar{Value: math.Float64frombits(bits), Time: unixTime(t), Labels: d.exLabs.copied(d.exLabels)}
 	d.ptExs = append(d.ptExs, x)
 	return n
 }

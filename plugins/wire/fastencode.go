@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"encoding/binary"
+	"fmt"
 	"math"
 	"slices"
 
@@ -18,10 +20,14 @@ import (
 // sizes every nested message, so that the output is one allocation of
 // exactly its length. The result shares no memory with s.
 func MarshalExportRequest(s *exporters.Snapshot, req exporters.ExportRequest) []byte {
-	z := sizer{sizes: make([]int, 0, sizeSlots(s))}
+	z := sizer{sizes: make([]int, sizeSlots(s))}
 	n := z.exportRequest(s, req)
-	w := writer{b: make([]byte, 0, n), sizes: z.sizes}
+	w := writer{b: make([]byte, n), sizes: z.sizes[:z.next]}
 	w.exportRequest(s, req)
+	if w.n != n || w.next != z.next {
+		// The two passes disagree: a bug here, not bad input.
+		panic(fmt.Sprintf("wire: MarshalExportRequest sized %d bytes in %d messages but wrote %d in %d", n, z.next, w.n, w.next))
+	}
 	return w.b
 }
 
@@ -95,7 +101,7 @@ const (
 )
 
 // sizeSlots is how many nested messages of s get a size slot: a close
-// guess, to size the slots' slice once.
+// guess (exemplars aside), to size the slots' slice once.
 func sizeSlots(s *exporters.Snapshot) int {
 	if s == nil {
 		return 1
@@ -105,7 +111,15 @@ func sizeSlots(s *exporters.Snapshot) int {
 
 // lenField is the size of a length-delimited field of n bytes; every field
 // written here has a number below 16, so a one-byte tag.
-func lenField(n int) int { return 1 + protowire.SizeVarint(uint64(n)) + n }
+func lenField(n int) int { return 1 + sizeVarint(uint64(n)) + n }
+
+// sizeVarint is protowire.SizeVarint, quicker for the usual one byte.
+func sizeVarint(v uint64) int {
+	if v < 0x80 {
+		return 1
+	}
+	return protowire.SizeVarint(v)
+}
 
 // strField is the size of a proto3 string field: nothing when empty.
 func strField(s string) int {
@@ -180,14 +194,21 @@ func familyName(f *exporters.Family) string {
 }
 
 // sizer is the first pass: it computes the size of every nested message,
-// in the order writer writes them (pre-order), into sizes.
-type sizer struct{ sizes []int }
+// in the order writer writes them (pre-order), into sizes[:next].
+type sizer struct {
+	sizes []int
+	next  int
+}
 
 // slot reserves the next size; the caller fills it once its content is
-// sized.
+// sized. Slots are indexed rather than appended: the slice is rarely
+// grown, and writing an int needs no GC write barrier.
 func (z *sizer) slot() int {
-	z.sizes = append(z.sizes, 0)
-	return len(z.sizes) - 1
+	if z.next == len(z.sizes) {
+		z.sizes = append(z.sizes, make([]int, len(z.sizes)/4+16)...)
+	}
+	z.next++
+	return z.next - 1
 }
 
 func (z *sizer) exportRequest(s *exporters.Snapshot, req exporters.ExportRequest) int {
@@ -347,25 +368,55 @@ func (z *sizer) exemplar(x *exporters.Exemplar) int {
 	return n
 }
 
-// writer is the second pass: it appends the encoding to b, taking each
-// nested message's size from sizes in the order sizer computed them.
+// writer is the second pass: it writes the encoding into b, which has
+// exactly its length, taking each nested message's size from sizes in the
+// order sizer computed them. It indexes b rather than appending to it: no
+// slice header to store back (and no GC write barrier) per field.
 type writer struct {
 	b     []byte
+	n     int // bytes written
 	sizes []int
 	next  int
+}
+
+// tag writes a field's tag: one byte, as every field number here is
+// below 16.
+func (w *writer) tag(num protowire.Number, typ protowire.Type) {
+	w.b[w.n] = byte(uint64(num)<<3 | uint64(typ&7))
+	w.n++
+}
+
+func (w *writer) varint(v uint64) {
+	for v >= 0x80 {
+		w.b[w.n] = byte(v) | 0x80
+		v >>= 7
+		w.n++
+	}
+	w.b[w.n] = byte(v)
+	w.n++
+}
+
+func (w *writer) fixed64(v uint64) {
+	binary.LittleEndian.PutUint64(w.b[w.n:], v)
+	w.n += 8
+}
+
+func (w *writer) raw(s string) {
+	w.n += copy(w.b[w.n:], s)
 }
 
 // open writes the tag and length of the next nested message, field num.
 func (w *writer) open(num protowire.Number) {
 	n := w.sizes[w.next]
 	w.next++
-	w.b = protowire.AppendTag(w.b, num, protowire.BytesType)
-	w.b = protowire.AppendVarint(w.b, uint64(n))
+	w.tag(num, protowire.BytesType)
+	w.varint(uint64(n))
 }
 
 func (w *writer) bytesField(num protowire.Number, s string) {
-	w.b = protowire.AppendTag(w.b, num, protowire.BytesType)
-	w.b = protowire.AppendString(w.b, s)
+	w.tag(num, protowire.BytesType)
+	w.varint(uint64(len(s)))
+	w.raw(s)
 }
 
 func (w *writer) stringField(num protowire.Number, s string) {
@@ -375,8 +426,8 @@ func (w *writer) stringField(num protowire.Number, s string) {
 }
 
 func (w *writer) fixedField(num protowire.Number, v uint64) {
-	w.b = protowire.AppendTag(w.b, num, protowire.Fixed64Type)
-	w.b = protowire.AppendFixed64(w.b, v)
+	w.tag(num, protowire.Fixed64Type)
+	w.fixed64(v)
 }
 
 // timeField writes a time as Unix nanoseconds, nothing for 0.
@@ -387,17 +438,18 @@ func (w *writer) timeField(num protowire.Number, v uint64) {
 }
 
 func (w *writer) keyValue(num protowire.Number, key, value string) {
-	w.b = protowire.AppendTag(w.b, num, protowire.BytesType)
-	w.b = protowire.AppendVarint(w.b, uint64(kvSize(key, value)))
+	valueSize := lenField(len(value))
+	w.tag(num, protowire.BytesType)
+	w.varint(uint64(strField(key) + lenField(valueSize)))
 	w.stringField(fKey, key)
-	w.b = protowire.AppendTag(w.b, fValue, protowire.BytesType)
-	w.b = protowire.AppendVarint(w.b, uint64(lenField(len(value))))
+	w.tag(fValue, protowire.BytesType)
+	w.varint(uint64(valueSize))
 	w.bytesField(fStringValue, value)
 }
 
 func (w *writer) labels(num protowire.Number, labels []exporters.Label) {
-	for _, l := range labels {
-		w.keyValue(num, l.Name, l.Value)
+	for i := range labels {
+		w.keyValue(num, labels[i].Name, labels[i].Value)
 	}
 }
 
@@ -413,8 +465,8 @@ func (w *writer) exportRequest(s *exporters.Snapshot, req exporters.ExportReques
 		slices.Sort(keys)
 		for _, k := range keys {
 			v := req.Options[k]
-			w.b = protowire.AppendTag(w.b, fOptions, protowire.BytesType)
-			w.b = protowire.AppendVarint(w.b, uint64(lenField(len(k))+lenField(len(v))))
+			w.tag(fOptions, protowire.BytesType)
+			w.varint(uint64(lenField(len(k)) + lenField(len(v))))
 			w.bytesField(fMapKey, k)
 			w.bytesField(fMapValue, v)
 		}
@@ -437,8 +489,8 @@ func (w *writer) resourceMetrics(s *exporters.Snapshot) {
 	}
 	w.labels(fResourceAttrs, r.Attributes)
 	w.open(fScopeMetrics)
-	w.b = protowire.AppendTag(w.b, fScope, protowire.BytesType)
-	w.b = protowire.AppendVarint(w.b, uint64(scopeSize))
+	w.tag(fScope, protowire.BytesType)
+	w.varint(uint64(scopeSize))
 	w.stringField(fScopeName, ScopeName)
 	for k := range s.Families {
 		w.metric(&s.Families[k])
@@ -459,17 +511,17 @@ func (w *writer) metric(f *exporters.Family) {
 		for k := range f.Series {
 			w.histogramPoint(&f.Series[k])
 		}
-		w.b = protowire.AppendTag(w.b, fTemporality, protowire.VarintType)
-		w.b = protowire.AppendVarint(w.b, uint64(cumulative))
+		w.tag(fTemporality, protowire.VarintType)
+		w.varint(uint64(cumulative))
 	case exporters.TypeCounter:
 		w.open(fSum)
 		for k := range f.Series {
 			w.numberPoint(&f.Series[k])
 		}
-		w.b = protowire.AppendTag(w.b, fTemporality, protowire.VarintType)
-		w.b = protowire.AppendVarint(w.b, uint64(cumulative))
-		w.b = protowire.AppendTag(w.b, fMonotonic, protowire.VarintType)
-		w.b = protowire.AppendVarint(w.b, 1)
+		w.tag(fTemporality, protowire.VarintType)
+		w.varint(uint64(cumulative))
+		w.tag(fMonotonic, protowire.VarintType)
+		w.varint(1)
 	default:
 		w.open(fGauge)
 		for k := range f.Series {
@@ -503,33 +555,36 @@ func (w *writer) histogramPoint(sr *exporters.Series) {
 		w.fixedField(fHistCount, h.Count)
 	}
 	w.fixedField(fHistSum, math.Float64bits(h.Sum))
-	if len(h.Buckets) > 0 {
-		w.b = protowire.AppendTag(w.b, fHistCounts, protowire.BytesType)
-		w.b = protowire.AppendVarint(w.b, uint64(8*len(h.Buckets)))
+	buckets := h.Buckets
+	if len(buckets) > 0 {
+		w.tag(fHistCounts, protowire.BytesType)
+		w.varint(uint64(8 * len(buckets)))
+		out := w.b[w.n : w.n+8*len(buckets)]
 		var prev uint64
-		for k := range h.Buckets {
-			c := h.Buckets[k].Count
-			w.b = protowire.AppendFixed64(w.b, c-prev) // wraps only for a malformed snapshot, as in MetricsData
+		for k := range buckets {
+			c := buckets[k].Count
+			binary.LittleEndian.PutUint64(out[8*k:], c-prev) // wraps only for a malformed snapshot, as in MetricsData
 			prev = c
 		}
+		w.n += len(out)
 	}
 	bounds := 0
-	for k := range h.Buckets {
-		if !math.IsInf(h.Buckets[k].UpperBound, 1) {
+	for k := range buckets {
+		if !math.IsInf(buckets[k].UpperBound, 1) {
 			bounds++
 		}
 	}
 	if bounds > 0 {
-		w.b = protowire.AppendTag(w.b, fHistBounds, protowire.BytesType)
-		w.b = protowire.AppendVarint(w.b, uint64(8*bounds))
-		for k := range h.Buckets {
-			if ub := h.Buckets[k].UpperBound; !math.IsInf(ub, 1) {
-				w.b = protowire.AppendFixed64(w.b, math.Float64bits(ub))
+		w.tag(fHistBounds, protowire.BytesType)
+		w.varint(uint64(8 * bounds))
+		for k := range buckets {
+			if ub := buckets[k].UpperBound; !math.IsInf(ub, 1) {
+				w.fixed64(math.Float64bits(ub))
 			}
 		}
 	}
-	for k := range h.Buckets {
-		if x := h.Buckets[k].Exemplar; x != nil {
+	for k := range buckets {
+		if x := buckets[k].Exemplar; x != nil {
 			w.exemplar(fHistExemplars, x)
 		}
 	}
@@ -553,18 +608,20 @@ func (w *writer) id(num protowire.Number, s string, want int) {
 	if n == 0 {
 		return
 	}
-	w.b = protowire.AppendTag(w.b, num, protowire.BytesType)
-	w.b = protowire.AppendVarint(w.b, uint64(n))
+	w.tag(num, protowire.BytesType)
+	w.varint(uint64(n))
 	if isHex(s) {
 		for i := 0; i < len(s); i += 2 {
 			hi, _ := fromHex(s[i])
 			lo, _ := fromHex(s[i+1])
-			w.b = append(w.b, hi<<4|lo)
+			w.b[w.n] = hi<<4 | lo
+			w.n++
 		}
 		return
 	}
-	w.b = append(w.b, s...)
+	w.raw(s)
 	if len(s) == want {
-		w.b = append(w.b, 0)
+		w.b[w.n] = 0
+		w.n++
 	}
 }
