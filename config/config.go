@@ -15,6 +15,7 @@ import (
 	"github.com/sextant-telemetry/sextant/events/bus"
 	"github.com/sextant-telemetry/sextant/exporters"
 	"github.com/sextant-telemetry/sextant/exporters/traces"
+	"github.com/sextant-telemetry/sextant/internal/logging"
 	"github.com/sextant-telemetry/sextant/plugins/host"
 	"github.com/sextant-telemetry/sextant/router"
 )
@@ -44,6 +45,8 @@ type Config struct {
 	Exporters map[string]exporters.Config `yaml:"exporters"`
 	// Plugins are the out-of-process exporter plugins to run.
 	Plugins host.Config `yaml:"plugins"`
+	// Logging is the service's log level and format.
+	Logging logging.Config `yaml:"logging"`
 }
 
 // ServerConfig is the server section of the configuration.
@@ -258,6 +261,7 @@ func (c *Config) issues() []issue {
 	out = append(out, sectionIssues(keyOf[Config]("Router"), c.Router, c.Router.Validate())...)
 	out = append(out, sectionIssues(keyOf[Config]("Traces"), c.Traces, c.Traces.Validate())...)
 	out = append(out, sectionIssues(keyOf[Config]("Plugins"), c.Plugins, c.Plugins.Validate())...)
+	out = append(out, sectionIssues(keyOf[Config]("Logging"), c.Logging, c.Logging.Validate())...)
 	for _, typ := range sortedKeys(c.Exporters) {
 		if e := c.Exporters[typ]; e != nil {
 			out = append(out, sectionIssues(join(keyOf[Config]("Exporters"), typ), e, e.Validate())...)

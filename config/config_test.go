@@ -127,6 +127,10 @@ func TestInvalid(t *testing.T) {
 			{"11:16", "plugins.instances[2].address", `want host:port such as 127.0.0.1:7777; got "nowhere"`},
 			{"10:15", "plugins.instances[2].config", "want a mapping (the plugin's own keys), got a list"},
 		}},
+		{name: "bad_logging", validate: []want{
+			{"2:10", "logging.level", `want debug, info, warn or error; got "loud"`},
+			{"3:11", "logging.format", `want auto, json, text; got "yaml"`},
+		}},
 		{name: "invalid_values", validate: []want{
 			{"3:10", "bus.topic", "must not be empty"},
 			{"2:15", "bus.batch_size", "must be between 1 and"},
@@ -185,7 +189,7 @@ func TestValid(t *testing.T) {
 			require.Equal(t, 64, c.Bus.BatchSize)
 			require.Equal(t, def.Bus.Topic, c.Bus.Topic, "absent keys keep the default")
 			require.Equal(t, def.Bus.FlushInterval, c.Bus.FlushInterval)
-			require.Len(t, distinctMetrics(c), 55) // the seeds' 45 and 10 of Sextant's own
+			require.Len(t, distinctMetrics(c), 58) // the seeds' 45, 10 of Sextant's own and 3 of the performance monitor
 			require.Equal(t, def.Router, c.Router)
 			require.Equal(t, def.Server, c.Server)
 			require.Equal(t, def.Exporters, c.Exporters)
@@ -212,6 +216,7 @@ func TestValid(t *testing.T) {
 				}},
 				Traces:    def.Traces,
 				Plugins:   def.Plugins,
+				Logging:   def.Logging,
 				Exporters: map[string]exporters.Config{"prometheus": &promConfig{TranslationStrategy: "NoUTF8EscapingWithSuffixes"}},
 			}, c)
 		}},
@@ -234,7 +239,7 @@ func TestDefault(t *testing.T) {
 	require.NoError(t, c.Validate())
 	require.Equal(t, "127.0.0.1:9464", c.Server.Listen)
 	require.Equal(t, bus.NewDefaultConfig(), c.Bus, "default.yaml and bus.NewDefaultConfig agree")
-	require.Len(t, distinctMetrics(c), 55)
+	require.Len(t, distinctMetrics(c), 58)
 	require.Equal(t, map[string]exporters.Config{"prometheus": &promConfig{TranslationStrategy: "UnderscoreEscapingWithSuffixes"}}, c.Exporters)
 
 	// Aliases are expanded: both step.completed and step.failed record the

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sextant-telemetry/sextant/events"
+	"github.com/sextant-telemetry/sextant/internal/redact"
 )
 
 // TraceConfig is the router's tracing section: how many spans may wait for
@@ -41,7 +42,7 @@ const (
 )
 
 // DefaultSensitiveKeys are redacted when TraceConfig.SensitiveKeys is nil.
-var DefaultSensitiveKeys = []string{"password", "passwd", "secret", "token", "api_key", "apikey", "authorization", "credential", "private_key", "cookie", "session"}
+var DefaultSensitiveKeys = redact.DefaultKeys
 
 // Redacted replaces the value of a sensitive field.
 const Redacted = "[REDACTED]"

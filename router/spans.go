@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sextant-telemetry/sextant/events"
+	"github.com/sextant-telemetry/sextant/internal/redact"
 )
 
 // Why a span ended: the values of the reason label of
@@ -200,7 +201,7 @@ type tracing struct {
 	scope  instrumentation.Scope
 	ttl    time.Duration
 	limit  int // per shard
-	redact []string
+	redact redact.Keys
 	global float64
 	now    func() time.Time
 	fields map[string]fieldInfo // catalog field names, read-only
@@ -242,13 +243,7 @@ func newTracing(cfg TraceConfig, set Settings, now func() time.Time) *tracing {
 	if cfg.SampleRatio != nil {
 		t.global = *cfg.SampleRatio
 	}
-	t.redact = DefaultSensitiveKeys
-	if cfg.SensitiveKeys != nil {
-		t.redact = make([]string, len(cfg.SensitiveKeys))
-		for i, k := range cfg.SensitiveKeys {
-			t.redact[i] = strings.ToLower(strings.TrimSpace(k))
-		}
-	}
+	t.redact = redact.NewKeys(cfg.SensitiveKeys)
 	for i := range t.shards {
 		t.shards[i].open = map[spanKey]*openSpan{}
 	}
@@ -764,15 +759,7 @@ func (t *tracing) isSensitive(field string) bool {
 	return t.sensitiveName(field)
 }
 
-func (t *tracing) sensitiveName(field string) bool {
-	lower := strings.ToLower(field)
-	for _, k := range t.redact {
-		if strings.Contains(lower, k) {
-			return true
-		}
-	}
-	return false
-}
+func (t *tracing) sensitiveName(field string) bool { return t.redact.Sensitive(field) }
 
 // push appends os to the shard. The caller holds sh.mu.
 func (sh *spanShard) push(os *openSpan) {

@@ -440,7 +440,7 @@ func (s *subscriber) call(e *events.Event) (err error) {
 		if p := recover(); p != nil {
 			s.panics.Add(1)
 			err = fmt.Errorf("panic: %v", p)
-			s.logger.Error("a subscriber's handler panicked", "event", e.Name, "event_id", e.ID.String(), "panic", p, "stack", string(debug.Stack()))
+			s.logger.Error("a subscriber's handler panicked", "event", e.Name, "event_id", e.ID.String(), "correlation_id", e.CorrelationID.String(), "panic", p, "stack", string(debug.Stack()))
 		}
 	}()
 	return s.sub.Handler(s.ctx, e)
@@ -455,7 +455,7 @@ func (s *subscriber) filter(e *events.Event) (ok bool) {
 		if p := recover(); p != nil {
 			ok = false
 			s.panics.Add(1)
-			s.logger.Error("a subscriber's filter panicked; event skipped", "event", e.Name, "event_id", e.ID.String(), "panic", p, "stack", string(debug.Stack()))
+			s.logger.Error("a subscriber's filter panicked; event skipped", "event", e.Name, "event_id", e.ID.String(), "correlation_id", e.CorrelationID.String(), "panic", p, "stack", string(debug.Stack()))
 		}
 	}()
 	return s.sub.Filter(e)

@@ -121,28 +121,31 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 
 // serviceFlags are the flags run and demo share.
 type serviceFlags struct {
-	config, listen, logLevel, traces *string
+	config, listen, logLevel, logFormat, traces *string
+	defaultLevel                                string
 }
 
 func addServiceFlags(fs *flag.FlagSet, defaultLevel string) serviceFlags {
 	return serviceFlags{
-		config:   fs.String("config", "", "configuration `FILE` (default: the embedded default)"),
-		listen:   fs.String("listen", "", "HTTP listen `ADDR` (overrides server.listen)"),
-		logLevel: fs.String("log-level", defaultLevel, "log `LEVEL` on stderr: debug, info, warn or error"),
-		traces:   fs.String("traces", "", "span `EXPORTER`: otlp, stdout, file:PATH or none (overrides traces.exporter and OTEL_TRACES_EXPORTER)"),
+		config:       fs.String("config", "", "configuration `FILE` (default: the embedded default)"),
+		listen:       fs.String("listen", "", "HTTP listen `ADDR` (overrides server.listen)"),
+		logLevel:     fs.String("log-level", "", "log `LEVEL` on stderr: debug, info, warn or error (overrides logging.level; default "+defaultLevel+")"),
+		logFormat:    fs.String("log-format", "", "log `FORMAT` on stderr: json, text or auto, text on a terminal (overrides logging.format)"),
+		defaultLevel: defaultLevel,
+		traces:       fs.String("traces", "", "span `EXPORTER`: otlp, stdout, file:PATH or none (overrides traces.exporter and OTEL_TRACES_EXPORTER)"),
 	}
 }
 
 // startService loads the configuration the flags name, then builds and
 // starts the service; on failure nothing is left running.
 func startService(ctx context.Context, f serviceFlags, stderr io.Writer) (*service, *slog.Logger, error) {
-	logger, err := newLogger(stderr, *f.logLevel)
-	if err != nil {
-		return nil, nil, usageError{err}
-	}
 	cfg, err := loadConfig(*f.config)
 	if err != nil {
 		return nil, nil, err
+	}
+	logger, err := newLogger(stderr, cfg, f)
+	if err != nil {
+		return nil, nil, usageError{err}
 	}
 	if *f.listen != "" {
 		cfg.Server.Listen = *f.listen

@@ -25,7 +25,7 @@ func TestDependencyDirection(t *testing.T) {
 		"events/internal/catalogdoc":    {"events"},
 		"events/internal/gencatalogdoc": {"events", "events/internal/catalogdoc"},
 		"lifecycle":                     {"events"},
-		"router":                        {"events", "events/bus", "exporters"},
+		"router":                        {"events", "events/bus", "exporters", "internal/redact"},
 		"exporters":                     {"events"},
 		"exporters/prometheus":          {"exporters"},
 		"exporters/traces":              {"exporters"},
@@ -38,7 +38,7 @@ func TestDependencyDirection(t *testing.T) {
 		// The traces section is fixed (one span pipeline), not a pluggable
 		// exporter chosen by factory, so config holds its type directly.
 		// The plugins section likewise: one plugin host.
-		"config": {"events", "events/bus", "router", "exporters", "exporters/traces", "plugins/host"},
+		"config": {"events", "events/bus", "router", "exporters", "exporters/traces", "plugins/host", "internal/logging"},
 		// The plugin protocol and what is built on it. The SDK and the
 		// wire format depend on the snapshot model only; the host also on
 		// events (cache_synced). Plugins are their own programs: the
@@ -48,15 +48,21 @@ func TestDependencyDirection(t *testing.T) {
 		"plugins/proto/internal/otlpdesc": {},
 		"plugins/wire":                    {"exporters", "plugins/proto/pluginv1"},
 		"plugins/sdk":                     {"exporters", "plugins/wire", "plugins/proto/pluginv1"},
-		"plugins/host":                    {"events", "exporters", "plugins/wire", "plugins/proto/pluginv1"},
+		"plugins/host":                    {"events", "exporters", "internal/redact", "plugins/wire", "plugins/proto/pluginv1"},
 		"plugins/examples/influx":         {"exporters", "plugins/sdk"},
 		"plugins/examples/webhook":        {"exporters", "exporters/json", "plugins/sdk"},
 		"plugins/internal/testplugin":     {"exporters", "exporters/json", "plugins/proto/pluginv1", "plugins/sdk"},
 		"plugins/examples/graphite-node":  {}, // tests only
 		// test helpers: building programs, finding leftover processes
 		"internal/proctest": {},
+		// what counts as a secret, shared by logs, spans, config print and plugins
+		"internal/redact": {},
+		// the service's slog setup: format, level, redaction
+		"internal/logging": {"internal/redact"},
 		// test helpers: an in-process OTLP receiver
 		"internal/otlptest": {},
+		// the health-check registry and its HTTP handlers
+		"internal/health": {},
 	}
 	// forbidden external imports, per package.
 	forbidden := map[string][]string{

@@ -28,6 +28,7 @@ import (
 	"github.com/sextant-telemetry/sextant/events"
 	"github.com/sextant-telemetry/sextant/exporters"
 	"github.com/sextant-telemetry/sextant/exporters/prometheus"
+	"github.com/sextant-telemetry/sextant/internal/health"
 	"github.com/sextant-telemetry/sextant/plugins/host"
 )
 
@@ -361,17 +362,18 @@ func (h *exportAPI) Stats() exportStats {
 // health is /health/detailed's exports check: the formats there are and the
 // on-demand exports' counters; degraded while an export failed in the last
 // minute.
-func (h *exportAPI) health() map[string]any {
+func (h *exportAPI) health() health.Result {
 	st := h.Stats()
-	out := map[string]any{"status": "healthy", "formats": h.registry.Formats(),
+	out := map[string]any{"formats": h.registry.Formats(),
 		"exports_ok": st.OK, "exports_failed": st.Failed, "exports_refused": st.Refused}
+	res := health.Result{Status: health.StatusHealthy, Details: out}
 	if st.LastError != "" {
 		out["last_error"], out["last_error_at"] = st.LastError, st.LastErrorAt.UTC()
 		if h.now().Sub(st.LastErrorAt) < time.Minute {
-			out["status"] = "degraded"
+			res.Status = health.StatusDegraded
 		}
 	}
-	return out
+	return res
 }
 
 // exportDefaults derives from the configuration how snapshots name

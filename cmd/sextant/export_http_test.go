@@ -233,10 +233,10 @@ func TestExportHTTPFailures(t *testing.T) {
 			require.Zero(t, st.OK)
 			health := h.health()
 			if tt.failed > 0 {
-				require.Equal(t, "degraded", health["status"])
-				require.Contains(t, health["last_error"], tt.want)
+				require.Equal(t, "degraded", string(health.Status))
+				require.Contains(t, health.Details["last_error"], tt.want)
 			} else {
-				require.Equal(t, "healthy", health["status"])
+				require.Equal(t, "healthy", string(health.Status))
 			}
 		})
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sextant-telemetry/sextant/config"
 	"github.com/sextant-telemetry/sextant/events"
+	"github.com/sextant-telemetry/sextant/internal/health"
 	"github.com/sextant-telemetry/sextant/plugins/host"
 	"github.com/sextant-telemetry/sextant/router"
 )
@@ -158,16 +159,16 @@ func (s *service) pluginsHTTP(w http.ResponseWriter, _ *http.Request) {
 
 // pluginHealth is /health/detailed's plugins check: degraded while a
 // plugin is not running (exports through it fail; routing goes on).
-func (s *service) pluginHealth() map[string]any {
+func (s *service) pluginHealth() health.Result {
 	if s.plugins == nil {
-		return map[string]any{"status": "healthy", "count": 0, "plugins": map[string]any{}}
+		return health.Result{Status: health.StatusHealthy, Details: map[string]any{"count": 0, "plugins": map[string]any{}}}
 	}
 	ok, details := s.plugins.Health()
-	status := "healthy"
+	status := health.StatusHealthy
 	if !ok {
-		status = "degraded"
+		status = health.StatusDegraded
 	}
-	return map[string]any{"status": status, "count": len(details), "plugins": details}
+	return health.Result{Status: status, Details: map[string]any{"count": len(details), "plugins": details}}
 }
 
 const pluginsUsage = `Usage:

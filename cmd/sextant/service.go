@@ -29,6 +29,8 @@ import (
 	"github.com/sextant-telemetry/sextant/exporters/prometheus"
 	"github.com/sextant-telemetry/sextant/exporters/targets"
 	"github.com/sextant-telemetry/sextant/exporters/traces"
+	"github.com/sextant-telemetry/sextant/internal/health"
+	"github.com/sextant-telemetry/sextant/internal/logging"
 	"github.com/sextant-telemetry/sextant/lifecycle"
 	"github.com/sextant-telemetry/sextant/plugins/host"
 	"github.com/sextant-telemetry/sextant/router"
@@ -65,6 +67,8 @@ type service struct {
 	auth       *bearerAuth     // guards /metrics and /export; nil when off
 	breakersMu sync.Mutex
 	breakers   []*lifecycle.CircuitBreaker // reported in /health/detailed
+	health     *health.Registry            // the /health* checks; made by Start
+	backlog    *backlogCache               // the bus's backlog, shared by its checks
 
 	statsStop chan struct{} // ends publishQueueStats
 	statsDone chan struct{}
@@ -76,12 +80,25 @@ type service struct {
 	stopped atomic.Bool
 }
 
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
+// newLogger builds the service's logger: the flags over the logging
+// section over the command's default level. Sensitive values are masked
+// with the same list as span attributes (router.traces.sensitive_keys).
+func newLogger(w io.Writer, cfg *config.Config, f serviceFlags) (*slog.Logger, error) {
+	o := logging.Options{Level: cfg.Logging.Level, Format: cfg.Logging.Format, SensitiveKeys: cfg.Router.Traces.SensitiveKeys}
+	if o.Level == "" {
+		o.Level = f.defaultLevel
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+	if *f.logLevel != "" {
+		o.Level = *f.logLevel
+	}
+	if *f.logFormat != "" {
+		o.Format = *f.logFormat
+	}
+	l, err := logging.New(w, o)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level/--log-format or logging section: %w", err)
+	}
+	return l, nil
 }
 
 // newService builds every part from cfg without starting anything.
@@ -249,6 +266,9 @@ func (s *service) Start(ctx context.Context) error {
 	}
 	s.intake = api
 	s.AddBreakers(api.Breaker())
+	if s.health, err = s.newHealth(); err != nil {
+		return err
+	}
 	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	s.srvDone = make(chan error, 1)
 	go func() {
@@ -298,6 +318,11 @@ func (s *service) Shutdown(ctx context.Context) error {
 		errs = append(errs, s.srv.Shutdown(ctx), <-s.srvDone)
 	} else if s.ln != nil {
 		errs = append(errs, s.ln.Close())
+	}
+	if s.health != nil {
+		// No probe is served any more: checks in progress end now, before
+		// what they read goes.
+		errs = append(errs, s.health.Shutdown(ctx))
 	}
 	if s.targets != nil {
 		// Before the bus and the metrics go: an export in progress finishes.
@@ -361,76 +386,16 @@ func (s *service) routes() http.Handler {
 	mux.Handle("GET /export", s.auth.wrap(s.export))
 	mux.Handle("GET /plugins", s.auth.wrap(http.HandlerFunc(s.pluginsHTTP)))
 	mux.Handle("/events", s.intake)
-	mux.HandleFunc("GET /health", s.health)
-	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "healthy", "timestamp": time.Now().UTC()})
-	})
-	mux.HandleFunc("GET /health/ready", s.health)
-	mux.HandleFunc("GET /health/detailed", s.healthDetailed)
+	// Liveness runs no check; the others share one cached run of them.
+	mux.HandleFunc("GET /health", s.health.ServeHealth)
+	mux.HandleFunc("GET /health/live", s.health.ServeLive)
+	mux.HandleFunc("GET /health/ready", s.health.ServeReady)
+	mux.HandleFunc("GET /health/detailed", s.health.ServeDetailed)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "sextant %s\n\n%s", Version, strings.Join([]string{"/metrics", "/export?format=prometheus|openmetrics|json|csv", "/plugins", "POST /events", "/health", "/health/live", "/health/ready", "/health/detailed"}, "\n"))
 	})
 	return mux
-}
-
-// health reports ready while the router consumes the bus.
-func (s *service) health(w http.ResponseWriter, r *http.Request) { s.writeHealth(w, r, false) }
-
-// healthDetailed adds the bus's partitions and the publisher's counters.
-func (s *service) healthDetailed(w http.ResponseWriter, r *http.Request) { s.writeHealth(w, r, true) }
-
-func (s *service) writeHealth(w http.ResponseWriter, r *http.Request, detailed bool) {
-	st := s.router.Stats()
-	body := map[string]any{
-		"status":    "healthy",
-		"timestamp": time.Now().UTC(),
-		"router": map[string]uint64{
-			"events_received": st.Received, "events_routed": st.Routed, "events_unmatched": st.Unmatched,
-			"decode_errors": st.DecodeErrors, "events_undecoded": st.Undecoded, "events_invalid": st.Invalid,
-			"messages_poisoned": st.Poisoned, "series_overflowed": st.Overflowed,
-		},
-	}
-	busInfo := map[string]any{"driver": string(s.cfg.Bus.Driver), "status": "healthy", "partitions": s.cfg.Bus.Partitions}
-	if s.pg != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if bs, err := s.pg.Stats(ctx); err != nil {
-			busInfo["status"], busInfo["error"] = "unhealthy", "backlog query failed"
-			s.logger.Warn("bus backlog query failed", "error", err)
-		} else {
-			busInfo["depth"], busInfo["lag_seconds"], busInfo["poison"] = bs.Depth, ageSeconds(bs.Oldest), bs.Poison
-			if detailed {
-				var parts []map[string]any
-				for _, p := range bs.Partitions {
-					parts = append(parts, map[string]any{"topic": p.Topic, "depth": p.Depth, "lag_seconds": ageSeconds(p.Oldest)})
-				}
-				busInfo["partition_backlog"] = parts
-			}
-		}
-	}
-	if detailed && s.pub != nil {
-		busInfo["publisher"] = map[string]any{
-			"events_published": s.pub.Published(), "events_failed": s.pub.Failed(), "events_rejected": s.pub.Rejected(),
-			"batches_queued": s.pub.Queued(), "infrastructure_events_dropped": s.pub.MessagingDropped(),
-			"router_messaging_events_dropped": st.MessagingDropped,
-		}
-	}
-	body["bus"] = busInfo
-	if detailed {
-		checks := map[string]any{"circuit_breakers": s.breakerHealth(), "subscribers": s.subscriberHealth(), "traces": s.traceHealth(st.Spans),
-			"exports": s.export.health(), "export_targets": s.targetHealth(), "plugins": s.pluginHealth()}
-		if s.intake != nil {
-			st := s.intake.Stats()
-			checks["events_intake"] = map[string]any{"status": "healthy", "rejected": st.Rejected, "own_events_lost": st.EventsLost}
-		}
-		body["checks"] = checks
-	}
-	code := http.StatusOK
-	if !s.ready.Load() {
-		body["status"], code = "unhealthy", http.StatusServiceUnavailable
-	}
-	writeJSON(w, code, body)
 }
 
 // AddBreakers reports circuit breakers (the engine's, the intake's) in
@@ -443,20 +408,20 @@ func (s *service) AddBreakers(bs ...*lifecycle.CircuitBreaker) {
 
 // breakerHealth is seed 003's circuit_breakers check: degraded while one is
 // open or half-open, with each breaker's state and counters.
-func (s *service) breakerHealth() map[string]any {
+func (s *service) breakerHealth() health.Result {
 	s.breakersMu.Lock()
 	bs := slices.Clone(s.breakers)
 	s.breakersMu.Unlock()
 	open, list := 0, make([]map[string]any, 0, len(bs))
-	status := "healthy"
+	status := health.StatusHealthy
 	for _, b := range bs {
 		st := b.Stats()
 		switch st.State {
 		case lifecycle.BreakerOpen:
 			open++
-			status = "degraded"
+			status = health.StatusDegraded
 		case lifecycle.BreakerHalfOpen:
-			status = "degraded"
+			status = health.StatusDegraded
 		}
 		list = append(list, map[string]any{
 			"component": b.Component(), "state": st.State.String(), "state_code": int(st.State),
@@ -464,14 +429,14 @@ func (s *service) breakerHealth() map[string]any {
 			"last_change": st.LastChange.UTC(),
 		})
 	}
-	return map[string]any{"status": status, "open_breakers": open, "breakers": list}
+	return health.Result{Status: status, Details: map[string]any{"open_breakers": open, "breakers": list}}
 }
 
 // subscriberHealth lists the router's subscribers and their counters;
 // degraded while one has failed or dropped events in its last minute.
-func (s *service) subscriberHealth() map[string]any {
+func (s *service) subscriberHealth() health.Result {
 	subs := s.router.Subscribers()
-	status := "healthy"
+	status := health.StatusHealthy
 	list := make([]map[string]any, 0, len(subs))
 	for _, st := range subs {
 		item := map[string]any{
@@ -482,12 +447,12 @@ func (s *service) subscriberHealth() map[string]any {
 		if st.LastError != "" {
 			item["last_error"], item["last_error_at"] = st.LastError, st.LastErrorAt.UTC()
 			if time.Since(st.LastErrorAt) < time.Minute {
-				status = "degraded"
+				status = health.StatusDegraded
 			}
 		}
 		list = append(list, item)
 	}
-	return map[string]any{"status": status, "count": len(subs), "subscribers": list}
+	return health.Result{Status: status, Details: map[string]any{"count": len(subs), "subscribers": list}}
 }
 
 func ageSeconds(oldest time.Time) float64 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sextant-telemetry/sextant/exporters"
 	"github.com/sextant-telemetry/sextant/exporters/targets"
+	"github.com/sextant-telemetry/sextant/internal/health"
 )
 
 // newTargets builds the runner of exporters.targets, or nil when there are
@@ -53,11 +54,11 @@ func (s *service) newTargets(read snapshotFunc, options map[string]string, insta
 
 // targetHealth is the targets check of /health/detailed: degraded while a
 // target's circuit is open.
-func (s *service) targetHealth() map[string]any {
+func (s *service) targetHealth() health.Result {
 	if s.targets == nil {
-		return map[string]any{"status": "healthy", "count": 0}
+		return health.Result{Status: health.StatusHealthy, Details: map[string]any{"count": 0}}
 	}
-	status := "healthy"
+	status := health.StatusHealthy
 	var list []map[string]any
 	for _, st := range s.targets.Stats() {
 		item := map[string]any{"name": st.Name, "format": st.Format, "destination": st.Destination, "exports": st.Exports,
@@ -70,9 +71,9 @@ func (s *service) targetHealth() map[string]any {
 			item["last_error"] = st.LastError
 		}
 		if st.BreakerState != "closed" {
-			status = "degraded"
+			status = health.StatusDegraded
 		}
 		list = append(list, item)
 	}
-	return map[string]any{"status": status, "count": len(list), "targets": list}
+	return health.Result{Status: status, Details: map[string]any{"count": len(list), "targets": list}}
 }

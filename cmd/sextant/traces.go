@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/resource"
 
+	"github.com/sextant-telemetry/sextant/internal/health"
 	"github.com/sextant-telemetry/sextant/router"
 )
 
@@ -69,10 +70,11 @@ func applySamplerEnv(tc *router.TraceConfig, getenv func(string) string, logger 
 // traceHealth is the traces check of /health/detailed: the export
 // pipeline's counters and the router's open spans; degraded while exports
 // failed within the last minute.
-func (s *service) traceHealth(rs router.SpanStats) map[string]any {
-	out := map[string]any{"status": "healthy", "enabled": s.spans.Enabled(), "exporter": s.spans.Description()}
+func (s *service) traceHealth(rs router.SpanStats) health.Result {
+	out := map[string]any{"enabled": s.spans.Enabled(), "exporter": s.spans.Description()}
+	res := health.Result{Status: health.StatusHealthy, Details: out}
 	if !s.spans.Enabled() {
-		return out
+		return res
 	}
 	st := s.spans.Stats()
 	out["spans_exported"], out["spans_queued"] = st.Exported, st.Queued
@@ -80,11 +82,11 @@ func (s *service) traceHealth(rs router.SpanStats) map[string]any {
 	if st.LastError != "" {
 		out["last_error"], out["last_error_at"] = st.LastError, st.LastErrorAt.UTC()
 		if time.Since(st.LastErrorAt) < time.Minute {
-			out["status"] = "degraded"
+			res.Status = health.StatusDegraded
 		}
 	}
 	out["open_spans"] = rs.Open
 	out["spans_started"], out["spans_recorded"], out["spans_ended"] = rs.Started, rs.Recorded, rs.Ended
 	out["unmatched_ends"], out["unmatched_span_events"] = rs.UnmatchedEnds, rs.UnmatchedEvents
-	return out
+	return res
 }

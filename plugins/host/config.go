@@ -10,8 +10,9 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/sextant-telemetry/sextant/internal/redact"
 )
 
 // The defaults of Config's zero fields.
@@ -292,84 +293,59 @@ func kindOf(v any) string {
 	}
 }
 
-// redactedValue replaces what Redacted hides.
-const redactedValue = "[REDACTED]"
-
 // Redacted returns a copy of c fit to print (`sextant config print`): the
 // values of environment variables and of configuration keys whose names
-// contain one of the fragments (case-insensitive, e.g. "token" matches
-// API_TOKEN and bearer_token) become [REDACTED], and so do the passwords
-// of URLs anywhere in the plugins' sections. c is not modified.
+// contain one of the fragments (see redact.NewKeys; nil means its
+// defaults) become [REDACTED], and so do URL credentials anywhere in the
+// plugins' arguments and sections. c is not modified.
 func (c Config) Redacted(fragments []string) Config {
 	out := c
 	if c.Instances == nil {
 		return out
 	}
+	keys := redact.NewKeys(fragments)
 	out.Instances = make([]InstanceConfig, len(c.Instances))
 	for i, in := range c.Instances {
 		if in.Env != nil {
 			env := make(map[string]string, len(in.Env))
 			for k, v := range in.Env {
-				if sensitive(k, fragments) {
-					v = redactedValue
+				if keys.Sensitive(k) {
+					v = redact.Mask
 				}
-				env[k] = RedactText(v)
+				env[k] = redact.Text(v)
 			}
 			in.Env = env
 		}
 		in.Args = slices.Clone(in.Args)
 		for j, a := range in.Args {
-			in.Args[j] = RedactText(a)
+			in.Args[j] = redact.Text(a)
 		}
-		in.Config = redactValue(in.Config, fragments)
+		in.Config = redactValue(in.Config, keys)
 		out.Instances[i] = in
 	}
 	return out
 }
 
-func redactValue(v any, fragments []string) any {
+func redactValue(v any, keys redact.Keys) any {
 	switch v := v.(type) {
 	case map[string]any:
 		m := make(map[string]any, len(v))
 		for k, e := range v {
-			if sensitive(k, fragments) {
-				m[k] = redactedValue
+			if keys.Sensitive(k) {
+				m[k] = redact.Mask
 			} else {
-				m[k] = redactValue(e, fragments)
+				m[k] = redactValue(e, keys)
 			}
 		}
 		return m
 	case []any:
 		l := make([]any, len(v))
 		for i, e := range v {
-			l[i] = redactValue(e, fragments)
+			l[i] = redactValue(e, keys)
 		}
 		return l
 	case string:
-		return RedactText(v)
+		return redact.Text(v)
 	}
 	return v
-}
-
-func sensitive(key string, fragments []string) bool {
-	key = strings.ToLower(key)
-	for _, f := range fragments {
-		if f != "" && strings.Contains(key, strings.ToLower(f)) {
-			return true
-		}
-	}
-	return false
-}
-
-// urlCredentials matches the user-information part of a URL.
-var urlCredentials = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s"']+@`)
-
-// RedactText hides the credentials of URLs in s (scheme://user:pass@host
-// becomes scheme://[REDACTED]@host): plugins' errors and configuration
-// may carry them, and they must not reach logs, health or exports' events.
-func RedactText(s string) string {
-	if !strings.Contains(s, "@") {
-		return s
-	}
-	return urlCredentials.ReplaceAllString(s, "${1}"+redactedValue+"@")
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sextant-telemetry/sextant/events"
 	"github.com/sextant-telemetry/sextant/exporters"
+	"github.com/sextant-telemetry/sextant/internal/redact"
 	"github.com/sextant-telemetry/sextant/plugins/proto/pluginv1"
 )
 
@@ -495,7 +496,7 @@ func (p *plugin) status() Status {
 		Failures:            p.failed.Load(),
 		Rejected:            p.rejected.Load(),
 		CallbacksDropped:    p.dropped.Load(),
-		LastError:           RedactText(p.lastErr),
+		LastError:           redact.Text(p.lastErr),
 		LastErrorAt:         p.lastErrAt,
 		StartedAt:           p.startedAt,
 		NextRestart:         p.nextRestart,

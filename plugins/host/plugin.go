@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sextant-telemetry/sextant/exporters"
+	"github.com/sextant-telemetry/sextant/internal/redact"
 	"github.com/sextant-telemetry/sextant/plugins/proto/pluginv1"
 	"github.com/sextant-telemetry/sextant/plugins/wire"
 )
@@ -276,6 +277,16 @@ func (p *plugin) call(ctx context.Context, pr *proc, name string, s *exporters.S
 	res := exporters.ExportResult{Exporter: name, Format: req.Format}
 	callCtx, cancel := context.WithTimeout(ctx, p.callTimeout)
 	defer cancel()
+	// Which deadline the plugin was sent: its call timeout, or the
+	// caller's when that is shorter. Overrunning either is hanging.
+	d, ok := ctx.Deadline()
+	callerShorter := ok && time.Until(d) < p.callTimeout
+	hung := func() error {
+		if callerShorter {
+			return fmt.Errorf("plugin %q did not answer by the export's deadline: it is hung, so it was killed and will be restarted", name)
+		}
+		return fmt.Errorf("plugin %q did not answer within %s (its call timeout): it is hung, so it was killed and will be restarted", name, p.callTimeout)
+	}
 	placeholder := &pluginv1.ExportRequest{}
 	codec := newCallCodec(placeholder, wire.MarshalExportRequest(s, req))
 	resp, err := pr.rpc.Export(callCtx, placeholder, grpc.ForceCodecV2(codec))
@@ -310,15 +321,15 @@ func (p *plugin) call(ctx context.Context, pr *proc, name string, s *exporters.S
 			// Otherwise a plugin stuck for good would hold every export in
 			// its format for the caller's whole deadline, never restarted.
 			pr.end(reasonHung, "no answer to an export by its deadline")
-			return res, outcomeGone, fmt.Errorf("plugin %q did not answer by the export's deadline: it is hung, so it was killed and will be restarted: %w", name, ctx.Err())
+			return res, outcomeGone, fmt.Errorf("%w: %w", hung(), ctx.Err())
 		}
 		// The caller went away: the plugin may be fine.
 		return res, outcomeNotCounts, fmt.Errorf("plugin %q: %w", name, ctx.Err())
 	}
 	st := status.Convert(err)
 	if p.timedOut(callCtx, st.Code()) {
-		pr.end(reasonHung, fmt.Sprintf("no answer to an export within %s", p.callTimeout))
-		return res, outcomeGone, fmt.Errorf("plugin %q did not answer within %s (its call timeout): it is hung, so it was killed and will be restarted", name, p.callTimeout)
+		pr.end(reasonHung, "no answer to an export by its deadline")
+		return res, outcomeGone, hung()
 	}
 	switch {
 	case pr.exited():
@@ -326,9 +337,9 @@ func (p *plugin) call(ctx context.Context, pr *proc, name string, s *exporters.S
 	case st.Code() == codes.Unavailable && p.gone(pr):
 		return res, outcomeGone, p.goneError(pr, name)
 	case st.Code() == codes.InvalidArgument:
-		return res, outcomeNotCounts, fmt.Errorf("plugin %q: %s", name, RedactText(st.Message()))
+		return res, outcomeNotCounts, fmt.Errorf("plugin %q: %s", name, redact.Text(st.Message()))
 	}
-	return res, outcomeFailed, fmt.Errorf("plugin %q: %s", name, RedactText(st.Message()))
+	return res, outcomeFailed, fmt.Errorf("plugin %q: %s", name, redact.Text(st.Message()))
 }
 
 // timedOut reports whether a call failed because its call timeout
