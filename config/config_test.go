@@ -259,7 +259,7 @@ func TestDefault(t *testing.T) {
 	}
 	require.Len(t, durations, 2)
 	require.Equal(t, durations[0], durations[1])
-	require.Len(t, buckets, 15) // 7 orchestration and worker definitions, 3 database, 2 messaging, 3 of Sextant's own (retry backoff, whole task, export)
+	require.Len(t, buckets, 16) // 7 orchestration and worker definitions, 3 database, 2 messaging, 3 of Sextant's own (retry backoff, whole task, export), 1 of the performance monitor
 	require.NotEmpty(t, buckets[0])
 	for _, b := range buckets[1:] {
 		require.Equal(t, buckets[0], b)

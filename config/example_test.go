@@ -50,7 +50,7 @@ router:
 		}
 	}
 	// Output:
-	// 64 5ms 61 routes
+	// 64 5ms 68 routes
 	// line 2, bus.flush_interval: want a duration such as "5ms" or "1m30s": a bare number has no unit, got 5
 	// line 7, router.routes[0].metrics[0].type: unknown metric type "countr" (allowed: counter, updown_counter, histogram, gauge)
 }

@@ -104,6 +104,13 @@ const (
 	PluginUnregistered = "plugin.unregistered"
 )
 
+// Performance events, published by the engine's performance monitor when a
+// lifecycle operation is slower, or grows the heap more, than its threshold.
+const (
+	PerformanceSlowOperation = "performance.slow_operation"
+	MemorySpikeDetected      = "memory.spike_detected"
+)
+
 // Field describes one attribute of a catalog event.
 type Field struct {
 	Name        string
@@ -113,7 +120,8 @@ type Field struct {
 }
 
 // Groups of the catalog. A group is what subscribers and docs select by; it
-// is the name's first segment except for database (db.*).
+// is the name's first segment except for database (db.*) and performance
+// (memory.* too).
 const (
 	GroupTask          = "task"
 	GroupStep          = "step"
@@ -125,6 +133,9 @@ const (
 	GroupResilience    = "resilience"
 	GroupTelemetry     = "telemetry"
 	GroupPlugin        = "plugin"
+	// GroupPerformance holds performance.* and memory.*: both come from the
+	// engine's performance monitor.
+	GroupPerformance = "performance"
 	// GroupCustom holds the events applications register with Register.
 	GroupCustom = "custom"
 )
@@ -204,7 +215,7 @@ var (
 	fLength         = Field{Name: "length", Type: KindInt, Required: true, Description: "items in the channel or queue at the time of the sample"}
 	fUsagePercent   = Field{Name: "usage_percent", Type: KindFloat, Required: true, Description: "length / capacity × 100"}
 
-	fOperation = Field{Name: "operation", Type: KindString, Required: true, Description: "the SQL command: select, insert, update, delete, begin, commit, rollback or other"}
+	fOperation = Field{Name: "operation", Type: KindString, Required: true, Description: "what was done: for db.* the SQL command (select, insert, update, delete, begin, commit, rollback or other); for performance.* and memory.* the lifecycle operation (initialize, enqueue, process_result, finalize, claim, execute or submit)"}
 	fOutcome   = Field{Name: "outcome", Type: KindString, Required: true, Description: "success or error (queries); commit or rollback (transactions)"}
 	fPool      = Field{Name: "pool", Type: KindString, Required: true, Description: "the connection pool's name, e.g. bus"}
 	fActive    = Field{Name: "active", Type: KindInt, Required: true, Description: "connections in use"}
@@ -221,7 +232,7 @@ var (
 	fPrevState     = Field{Name: "previous_state", Type: KindInt, Required: true, Description: "the state before the change (equal to state for the start-up reading)"}
 	fEndpoint      = Field{Name: "endpoint", Type: KindString, Required: true, Description: "the HTTP endpoint, e.g. /events"}
 	fChannel       = Field{Name: "channel", Type: KindString, Required: true, Description: "the bounded channel's name, e.g. step_completions"}
-	fThresholdMS   = Field{Name: "threshold_ms", Type: KindFloat, Required: true, Description: "the slow-send threshold, in milliseconds"}
+	fThresholdMS   = Field{Name: "threshold_ms", Type: KindFloat, Required: true, Description: "the duration threshold that was exceeded, in milliseconds"}
 	fExportID      = Field{Name: "export_id", Type: KindString, Required: true, Description: "one export's UUIDv7, shared by its requested and completed or failed events"}
 	fFormat        = Field{Name: "format", Type: KindString, Required: true, Description: "the export format, e.g. prometheus, openmetrics, json or csv"}
 	fTarget        = Field{Name: "target", Type: KindString, Required: true, Description: "who asked: scrape, on_demand or a target's name"}
@@ -233,7 +244,21 @@ var (
 	fPluginName    = Field{Name: "plugin_name", Type: KindString, Required: true, Description: "the plugin's name"}
 	fPluginVersion = Field{Name: "plugin_version", Type: KindString, Description: "the plugin's version"}
 	fPluginFormats = Field{Name: "formats", Type: KindString, Description: "the formats the plugin exports, comma-separated"}
+
+	fHeapGrowth     = Field{Name: "heap_growth_bytes", Type: KindInt, Required: true, Description: "how much the process's heap (object bytes, live and not yet swept) grew during the operation; the heap is shared, so other goroutines' allocations count too"}
+	fHeapBytes      = Field{Name: "heap_bytes", Type: KindInt, Required: true, Description: "the process's heap object bytes when the operation ended"}
+	fThresholdBytes = Field{Name: "threshold_bytes", Type: KindInt, Required: true, Description: "the heap growth threshold that was exceeded, in bytes"}
+	// A monitored operation is about a task, and about a step when a
+	// component handles one: task-level operations leave these out.
+	fOptStepUUID = Field{Name: fStepUUID.Name, Type: fStepUUID.Type, Description: fStepUUID.Description + "; absent for task-level operations"}
+	fOptStepName = Field{Name: fStepName.Name, Type: fStepName.Type, Description: fStepName.Description + "; absent for task-level operations"}
 )
+
+// perfFields are the scope every performance event carries after its own
+// fields: the task, and the step when the operation handles one.
+func perfFields(extra ...Field) []Field {
+	return append(extra, fTaskUUID, fNamespace, fOptStepUUID, fOptStepName)
+}
 
 func taskFields(extra ...Field) []Field {
 	return append([]Field{fTaskUUID, fTaskType, fNamespace}, extra...)
@@ -433,4 +458,12 @@ var builtin = []Schema{
 	{Name: PluginUnregistered, Group: GroupPlugin, Version: 1, Source: "plugin host",
 		Description: "an exporter plugin was unregistered",
 		Fields:      []Field{fPluginName}},
+
+	// ---- performance ----
+	{Name: PerformanceSlowOperation, Group: GroupPerformance, Version: 1, Source: "performance monitor",
+		Description: "a lifecycle operation took longer than its threshold (EngineConfig.Performance)",
+		Fields:      perfFields(fOperation, fDurationMS, fThresholdMS)},
+	{Name: MemorySpikeDetected, Group: GroupPerformance, Version: 1, Source: "performance monitor",
+		Description: "the heap grew by more than the threshold during one lifecycle operation (EngineConfig.Performance)",
+		Fields:      perfFields(fOperation, fHeapGrowth, fThresholdBytes, fHeapBytes, fDurationMS)},
 }

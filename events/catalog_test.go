@@ -14,6 +14,7 @@ import (
 var builtinGroups = []string{
 	events.GroupTask, events.GroupStep, events.GroupWorkflow, events.GroupObservability, events.GroupWorker,
 	events.GroupQueue, events.GroupDatabase, events.GroupResilience, events.GroupTelemetry, events.GroupPlugin,
+	events.GroupPerformance,
 }
 
 // builtins returns the built-in schemas. Other tests register custom events
@@ -57,6 +58,8 @@ var allNameConstants = []string{
 	events.TelemetryCacheSynced,
 	// plugin
 	events.PluginRegistered, events.PluginUnregistered,
+	// performance
+	events.PerformanceSlowOperation, events.MemorySpikeDetected,
 }
 
 func TestCatalogSchemas(t *testing.T) {
@@ -69,10 +72,13 @@ func TestCatalogSchemas(t *testing.T) {
 			require.Contains(t, builtinGroups, s.Group)
 			first, _, _ := strings.Cut(s.Name, ".")
 			wantGroup := first
-			if first == "db" {
+			switch first {
+			case "db":
 				wantGroup = events.GroupDatabase
+			case "memory":
+				wantGroup = events.GroupPerformance
 			}
-			require.Equal(t, wantGroup, s.Group, "a built-in's group is its first name segment (db.* is database)")
+			require.Equal(t, wantGroup, s.Group, "a built-in's group is its first name segment (db.* is database, memory.* performance)")
 			require.NotEmpty(t, strings.TrimSpace(s.Description))
 			require.NotEmpty(t, strings.TrimSpace(s.Source), "every built-in says who publishes it")
 			require.GreaterOrEqual(t, s.Version, uint16(1))
@@ -115,13 +121,27 @@ func TestCatalogExternalEvents(t *testing.T) {
 
 func TestCatalogSameFieldSameMeaning(t *testing.T) {
 	t.Parallel()
-	// A field name means the same thing in every built-in event that carries it.
+	// A field name means the same thing in every built-in event that carries
+	// it: same type, same description. Only whether it is required may
+	// differ (step_uuid is optional in the performance events, which also
+	// describe task-level operations), and then the description says when it
+	// is absent.
 	byName := map[string]events.Field{}
 	where := map[string]string{}
 	for _, s := range builtins() {
 		for _, f := range s.Fields {
 			if prev, ok := byName[f.Name]; ok {
-				require.Equal(t, prev, f, "field %q differs between %s and %s", f.Name, where[f.Name], s.Name)
+				require.Equal(t, prev.Type, f.Type, "field %q's type differs between %s and %s", f.Name, where[f.Name], s.Name)
+				if prev.Required == f.Required {
+					require.Equal(t, prev.Description, f.Description, "field %q differs between %s and %s", f.Name, where[f.Name], s.Name)
+				} else {
+					opt, req := f, prev
+					if f.Required {
+						opt, req = prev, f
+					}
+					require.True(t, strings.HasPrefix(opt.Description, req.Description+"; absent "),
+						"optional field %q (%s or %s) says when it is absent after the required one's description", f.Name, where[f.Name], s.Name)
+				}
 				continue
 			}
 			byName[f.Name], where[f.Name] = f, s.Name

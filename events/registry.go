@@ -21,7 +21,7 @@ var ErrInvalidSchema = errors.New("invalid event schema")
 // application's. "test" is kept free for test doubles.
 var reserved = []string{
 	"task", "step", "workflow", "observability", "worker", "queue", "db",
-	"database", "resilience", "telemetry", "plugin", "sextant", "test",
+	"database", "resilience", "telemetry", "plugin", "performance", "memory", "sextant", "test",
 }
 
 // builtinGroups are the groups of the built-in catalog; custom events may
@@ -29,7 +29,7 @@ var reserved = []string{
 // Sextant's events.
 var builtinGroups = []string{
 	GroupTask, GroupStep, GroupWorkflow, GroupObservability, GroupWorker, GroupQueue,
-	GroupDatabase, GroupResilience, GroupTelemetry, GroupPlugin,
+	GroupDatabase, GroupResilience, GroupTelemetry, GroupPlugin, GroupPerformance,
 }
 
 // ReservedNamespaces returns the first name segments that Register refuses.

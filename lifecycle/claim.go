@@ -13,6 +13,7 @@ type stepClaim struct {
 	em    *emitter
 	stats *counters
 	q     *queue
+	perf  *perfMonitor
 }
 
 // claim pops the oldest step, if any. start is when the worker began looking:
@@ -23,10 +24,12 @@ func (sc *stepClaim) claim(ctx context.Context, method ClaimMode, start time.Tim
 		return nil, false
 	}
 	sc.stats.stepsClaimed.Add(1)
+	heap0 := sc.perf.begin(start)
 	end := sc.em.now()
 	attrs := append(s.attrs(2),
 		events.String("claim_method", string(method)),
 		events.Float("duration_ms", ms(end.Sub(start))))
 	sc.em.emit(ctx, end, events.StepClaimed, s.corr, attrs)
+	sc.perf.step(ctx, opClaim, s, start, end, heap0)
 	return s, true
 }

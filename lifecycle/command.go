@@ -14,6 +14,7 @@ import (
 type commandProcessor struct {
 	em    *emitter
 	stats *counters
+	perf  *perfMonitor
 }
 
 // execute runs s's attempt and records the outcome in s, including the
@@ -23,6 +24,7 @@ func (cp *commandProcessor) execute(ctx context.Context, s *stepRun) {
 		events.String("handler_type", s.handlerType),
 		events.Int("attempt", int64(s.attempt)))
 	start := cp.em.now()
+	heap0 := cp.perf.begin(start)
 	cp.em.emit(ctx, start, events.StepExecutionStarted, s.corr, attrs)
 
 	s.running.Add(1)
@@ -48,6 +50,7 @@ func (cp *commandProcessor) execute(ctx context.Context, s *stepRun) {
 			events.String("handler_type", s.handlerType),
 			events.Int("attempt", int64(s.attempt)))
 		cp.em.emit(ctx, end, events.StepCompleted, s.corr, attrs)
+		cp.perf.step(ctx, opExecute, s, start, end, heap0)
 		return
 	}
 	cp.stats.stepsFailed.Add(1)
@@ -69,6 +72,7 @@ func (cp *commandProcessor) execute(ctx context.Context, s *stepRun) {
 		events.Int("attempt", int64(s.attempt)),
 		events.Bool("retryable", s.retryable))
 	cp.em.emit(ctx, end, events.StepFailed, s.corr, attrs)
+	cp.perf.step(ctx, opExecute, s, start, end, heap0)
 }
 
 // runHandler calls the handler, turning a panic into a handler_panic failure

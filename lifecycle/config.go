@@ -78,6 +78,12 @@ type EngineConfig struct {
 	// failure of the channel's circuit breaker. 0 means
 	// DefaultSlowSendThreshold.
 	SlowSendThreshold time.Duration `yaml:"slow_send_threshold"`
+	// Performance sets the performance monitoring of the engine's
+	// operations: its thresholds for performance.slow_operation and
+	// memory.spike_detected, per operation if need be. The zero value
+	// monitors with DefaultSlowOperationThreshold and
+	// DefaultMemorySpikeThreshold.
+	Performance PerformanceConfig `yaml:"performance"`
 }
 
 // NewDefaultEngineConfig returns the configuration with every default filled in.
@@ -113,6 +119,7 @@ func (c EngineConfig) withDefaults() EngineConfig {
 	if c.SlowSendThreshold == 0 {
 		c.SlowSendThreshold = DefaultSlowSendThreshold
 	}
+	c.Performance = c.Performance.withDefaults()
 	return c
 }
 
@@ -149,15 +156,19 @@ func (c EngineConfig) Validate() error {
 	if c.BackoffMax > 0 && c.BackoffMax < c.BackoffBase {
 		errs = append(errs, fieldErr(configKey("BackoffMax"), "must not be below %s (%s), got %s", configKey("BackoffBase"), c.BackoffBase, c.BackoffMax))
 	}
+	errs = append(errs, c.Performance.validate(configKey("Performance"))...)
 	return errors.Join(errs...)
 }
 
 // configKey returns the YAML key of an EngineConfig field, so that messages
 // cannot drift from the tags.
-func configKey(field string) string {
-	f, ok := reflect.TypeFor[EngineConfig]().FieldByName(field)
+func configKey(field string) string { return yamlKey[EngineConfig](field) }
+
+// yamlKey returns the YAML key of field of the struct T.
+func yamlKey[T any](field string) string {
+	f, ok := reflect.TypeFor[T]().FieldByName(field)
 	if !ok {
-		panic("lifecycle: no EngineConfig field " + field)
+		panic("lifecycle: no " + reflect.TypeFor[T]().Name() + " field " + field)
 	}
 	key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 	return key

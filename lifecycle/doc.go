@@ -100,6 +100,21 @@
 // resilience.completion_rejected and asks again after a short, growing
 // wait, so no result is lost.
 //
+// # Performance monitoring
+//
+// Each operation of the components — initialize, enqueue (one step),
+// process_result and finalize in orchestration; claim, execute and submit
+// in a worker — is checked against EngineConfig.Performance when it ends:
+// slower than its threshold publishes performance.slow_operation, a heap
+// growth above its threshold memory.spike_detected, both with the task's
+// correlation id and, for step operations, the step. Durations come from
+// the timestamps the components take for their own events; heap readings
+// (runtime/metrics, about 250 ns) are shared for up to a millisecond of the
+// engine's clock, so the check costs a few tens of nanoseconds. The events
+// of enqueue, claim, execute and submit precede the step's
+// step.result_processed, and every one precedes its task's final event, so
+// that they fall inside the step's and the task's spans.
+//
 // # Design notes
 //
 // The components are unexported types composed by Engine. They share the

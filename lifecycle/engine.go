@@ -34,6 +34,7 @@ type Engine struct {
 	pol     policy
 	stats   counters
 	breaker *CircuitBreaker
+	perf    *perfMonitor // nil when EngineConfig.Performance.Disabled
 	hooks   testHooks
 
 	// taskCounts are the unfinished tasks per state of activeStates:
@@ -63,6 +64,8 @@ type testHooks struct {
 	resultsCap int             // the ffi_completion channel's capacity; 0 means QueueDepth
 	gate       <-chan struct{} // orchestration receives from it before processing each result
 	breaker    *BreakerConfig  // the completion breaker's configuration
+	readHeap   func() uint64   // the performance monitor's heap reading; nil reads the runtime's
+	heapEvery  bool            // read the heap at every operation bound (no shared reading)
 }
 
 // The completion channel's circuit breaker: it opens after this many slow
@@ -130,6 +133,10 @@ type Stats struct {
 	ResultsSubmitted, ResultsProcessed uint64
 	// SlowSends counts resilience.completion_slow_send.
 	SlowSends uint64
+	// SlowOperations counts performance.slow_operation.
+	SlowOperations uint64
+	// MemorySpikes counts memory.spike_detected.
+	MemorySpikes uint64
 	// CompletionRejections counts resilience.completion_rejected.
 	CompletionRejections uint64
 	// ChannelFullEvents counts resilience.channel_full over all channels.
@@ -203,6 +210,11 @@ func newEngine(cfg EngineConfig, set Settings, hooks testHooks) (*Engine, error)
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	resolution := heapResolution
+	if hooks.heapEvery {
+		resolution = 0
+	}
+	e.perf = newPerfMonitor(cfg.Performance, e.em, hooks.readHeap, resolution)
 	for _, ns := range e.reg.Namespaces() {
 		e.queues = append(e.queues, newQueue(ns, cfg.QueueDepth, e.reg.handlerTypes(ns)))
 	}
@@ -233,6 +245,7 @@ func (e *Engine) Start(ctx context.Context) error {
 
 	states := &taskStates{em: e.em, counts: &e.taskCounts}
 	enqueuer := newStepEnqueuer(e.em, &e.stats, e.em.corr, e.queues)
+	enqueuer.perf = e.perf
 	finder := &viableFinder{em: e.em, pol: &e.pol}
 	retries := &retryHeap{}
 	byNS := make(map[string]*queue, len(e.queues))
@@ -241,13 +254,13 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	o := &orchestrator{
 		em:          e.em,
-		initializer: &taskInitializer{em: e.em, rng: e.rng, pol: &e.pol, states: states, finder: finder},
+		initializer: &taskInitializer{em: e.em, rng: e.rng, pol: &e.pol, states: states, finder: finder, perf: e.perf},
 		enqueuer:    enqueuer,
 		processor: &resultProcessor{
 			em: e.em, stats: &e.stats, pol: &e.pol, enqueuer: enqueuer, queues: byNS,
-			retries: retries, states: states, finder: finder,
+			retries: retries, states: states, finder: finder, perf: e.perf,
 		},
-		finalizer:  &taskFinalizer{em: e.em, states: states, onDone: e.taskDone, release: e.release},
+		finalizer:  &taskFinalizer{em: e.em, states: states, onDone: e.taskDone, release: e.release, perf: e.perf},
 		states:     states,
 		retries:    retries,
 		inbox:      e.inbox,
@@ -267,11 +280,11 @@ func (e *Engine) Start(ctx context.Context) error {
 		for n := range e.cfg.Workers {
 			w := &worker{
 				id:      q.namespace + "-" + strconv.Itoa(n+1),
-				claim:   stepClaim{em: e.em, stats: &e.stats, q: q},
-				command: commandProcessor{em: e.em, stats: &e.stats},
+				claim:   stepClaim{em: e.em, stats: &e.stats, q: q, perf: e.perf},
+				command: commandProcessor{em: e.em, stats: &e.stats, perf: e.perf},
 				sender: resultSender{
 					em: e.em, stats: &e.stats, breaker: e.breaker, threshold: e.cfg.SlowSendThreshold,
-					results: e.results, stop: e.stop, ack: make(chan struct{}, 1),
+					results: e.results, stop: e.stop, ack: make(chan struct{}, 1), perf: e.perf,
 				},
 				mode:     e.cfg.ClaimMode,
 				interval: e.cfg.PollInterval,
@@ -511,6 +524,7 @@ func (e *Engine) halt(hard bool) {
 // Stats returns a snapshot of the engine's counters.
 func (e *Engine) Stats() Stats {
 	c := &e.stats
+	slowOps, spikes := e.perf.counts()
 	return Stats{
 		TasksSubmitted:       c.tasksSubmitted.Load(),
 		TasksCompleted:       c.tasksCompleted.Load(),
@@ -527,6 +541,8 @@ func (e *Engine) Stats() Stats {
 		ResultsSubmitted:     c.resultsSubmitted.Load(),
 		ResultsProcessed:     c.resultsProcessed.Load(),
 		SlowSends:            c.slowSends.Load(),
+		SlowOperations:       slowOps,
+		MemorySpikes:         spikes,
 		CompletionRejections: c.completionRejections.Load(),
 		ChannelFullEvents:    c.channelFull.Load(),
 		PublishErrors:        e.em.failed.Load(),

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"time"
 
 	"github.com/sextant-telemetry/sextant/events"
 )
@@ -15,6 +16,7 @@ type stepEnqueuer struct {
 	lanes   []*lane
 	byNS    map[string]*lane
 	backlog int // steps waiting across all lanes
+	perf    *perfMonitor
 }
 
 // lane is one namespace's queue and the steps waiting for room on it.
@@ -51,6 +53,13 @@ func (se *stepEnqueuer) flush(ctx context.Context) {
 	if se.backlog == 0 {
 		return
 	}
+	// One step's enqueue operation ends when the next one starts (or the
+	// flush ends): one clock reading per step, as without monitoring.
+	var (
+		prev      *stepRun
+		prevStart time.Time
+		prevHeap  uint64
+	)
 	for _, l := range se.lanes {
 		n := 0
 		for n < len(l.waiting) && l.q.hasRoom() {
@@ -58,6 +67,12 @@ func (se *stepEnqueuer) flush(ctx context.Context) {
 			// Publish before the push so that step.enqueued precedes the
 			// worker's step.claimed.
 			now := se.em.now()
+			if se.perf != nil {
+				if prev != nil {
+					se.perf.step(ctx, opEnqueue, prev, prevStart, now, prevHeap)
+				}
+				prev, prevStart, prevHeap = s, now, se.perf.begin(now)
+			}
 			se.em.emit(ctx, now, events.StepEnqueued, s.corr, append(s.attrs(1), events.Int("attempt", int64(s.attempt))))
 			se.stats.stepsEnqueued.Add(1)
 			s.task.steps[s.index].status = stepDispatched
@@ -72,6 +87,9 @@ func (se *stepEnqueuer) flush(ctx context.Context) {
 				events.String("channel", l.q.channel), events.String("component", ComponentWorker),
 			})
 		}
+	}
+	if prev != nil {
+		se.perf.step(ctx, opEnqueue, prev, prevStart, se.em.now(), prevHeap)
 	}
 }
 

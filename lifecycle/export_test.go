@@ -8,9 +8,17 @@ type TestHooks struct {
 	Gate <-chan struct{}
 	// Breaker replaces the completion breaker's configuration.
 	Breaker *BreakerConfig
+	// ReadHeap replaces the performance monitor's heap reading.
+	ReadHeap func() uint64
+	// HeapEveryOperation makes the monitor read the heap at every
+	// operation's start and end instead of sharing recent readings.
+	HeapEveryOperation bool
 }
 
 // NewWithHooks is New with test hooks.
 func NewWithHooks(cfg EngineConfig, set Settings, h TestHooks) (*Engine, error) {
-	return newEngine(cfg, set, testHooks{resultsCap: h.ResultsCap, gate: h.Gate, breaker: h.Breaker})
+	return newEngine(cfg, set, testHooks{
+		resultsCap: h.ResultsCap, gate: h.Gate, breaker: h.Breaker,
+		readHeap: h.ReadHeap, heapEvery: h.HeapEveryOperation,
+	})
 }

@@ -16,11 +16,16 @@ type taskFinalizer struct {
 	states  *taskStates
 	onDone  func(TaskResult) // the engine's counting, before the handle is done
 	release func()           // the engine's outstanding count, after it
+	perf    *perfMonitor
 }
 
 func (tf *taskFinalizer) finalize(ctx context.Context, t *taskRun) {
-	tf.states.move(ctx, t, TaskStateFinalizing)
+	moved := tf.states.move(ctx, t, TaskStateFinalizing)
 	start := tf.em.now()
+	if moved.IsZero() { // already finalizing: cannot happen, but stay correct
+		moved = start
+	}
+	heap0 := tf.perf.begin(moved)
 	res := t.handle.baseResult()
 	res.Expected = t.expected
 	if t.open() {
@@ -59,7 +64,11 @@ func (tf *taskFinalizer) finalize(ctx context.Context, t *taskRun) {
 	attrs = append(t.attrs(2),
 		events.String("final_state", string(state)),
 		events.Float("duration_ms", ms(end.Sub(start))))
-	tf.em.emit(ctx, tf.em.now(), events.TaskFinalized, t.handle.corr, attrs)
+	finalized := tf.em.now()
+	tf.em.emit(ctx, finalized, events.TaskFinalized, t.handle.corr, attrs)
+	// Checked before the final event, which ends the task's span, so that
+	// a slow finalization is an event of that span.
+	tf.perf.task(ctx, opFinalize, t, moved, finalized, heap0)
 	switch state {
 	case TaskStateComplete:
 		attrs = append(t.attrs(1), events.Int("step_count", int64(len(t.steps))))

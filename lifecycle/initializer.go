@@ -15,6 +15,7 @@ type taskInitializer struct {
 	pol    *policy
 	states *taskStates
 	finder *viableFinder
+	perf   *perfMonitor
 }
 
 // initialize publishes task.initialize_requested, moves t to initializing,
@@ -23,7 +24,9 @@ type taskInitializer struct {
 // steps.
 func (ti *taskInitializer) initialize(ctx context.Context, t *taskRun) []*stepRun {
 	wf := &t.plan.wf
-	ti.em.emit(ctx, ti.em.now(), events.TaskInitializeRequested, t.handle.corr, t.attrs(0))
+	opStart := ti.em.now()
+	heap0 := ti.perf.begin(opStart)
+	ti.em.emit(ctx, opStart, events.TaskInitializeRequested, t.handle.corr, t.attrs(0))
 	ti.states.move(ctx, t, TaskStateInitializing)
 
 	start := ti.em.now()
@@ -45,7 +48,10 @@ func (ti *taskInitializer) initialize(ctx context.Context, t *taskRun) []*stepRu
 	ti.em.emit(ctx, end, events.TaskInitialized, t.handle.corr, attrs)
 
 	ready := ti.finder.find(ctx, t, t.plan.roots)
-	ti.states.move(ctx, t, TaskStateStepsInProcess)
+	// The move always happens (initializing → steps_in_process), so its
+	// time ends the operation without another clock reading.
+	moved := ti.states.move(ctx, t, TaskStateStepsInProcess)
+	ti.perf.task(ctx, opInitialize, t, opStart, moved, heap0)
 	return ready
 }
 

@@ -34,6 +34,7 @@ type resultProcessor struct {
 	retries  *retryHeap
 	states   *taskStates
 	finder   *viableFinder
+	perf     *perfMonitor
 }
 
 // process applies r to its task, publishing step.result_processed and what
@@ -42,6 +43,17 @@ type resultProcessor struct {
 // finalized.
 func (rp *resultProcessor) process(ctx context.Context, r *stepRun) (finish bool) {
 	start := rp.em.now()
+	heap0 := rp.perf.begin(start)
+	finish, end := rp.apply(ctx, r, start)
+	rp.perf.step(ctx, opProcessResult, r, start, end, heap0)
+	return finish
+}
+
+// apply is process's work on r, which arrived at start. It also returns
+// when step.result_processed was published, which ends the process_result
+// operation as that event's duration_ms does (the search for newly ready
+// steps is timed by observability.step.find_viable): no extra clock reading.
+func (rp *resultProcessor) apply(ctx context.Context, r *stepRun, start time.Time) (bool, time.Time) {
 	t := r.task
 	st := &t.steps[r.index]
 	t.active--
@@ -49,7 +61,7 @@ func (rp *resultProcessor) process(ctx context.Context, r *stepRun) (finish bool
 	if r.err == nil {
 		st.value, st.status = r.value, stepSucceeded
 		t.succeeded++
-		rp.emitProcessed(ctx, r, resultSuccess, start)
+		end := rp.emitProcessed(ctx, r, resultSuccess, start)
 		if t.open() {
 			for _, d := range t.plan.dependents[r.index] {
 				t.steps[d].waiting--
@@ -65,10 +77,10 @@ func (rp *resultProcessor) process(ctx context.Context, r *stepRun) (finish bool
 				rp.noViable(ctx, t)
 			}
 		}
-		return rp.done(t)
+		return rp.done(t), end
 	}
 
-	rp.emitProcessed(ctx, r, resultError, start)
+	end := rp.emitProcessed(ctx, r, resultError, start)
 	switch {
 	case !t.open():
 		// The task is failing or cancelled: no retry, whatever the worker said.
@@ -94,15 +106,17 @@ func (rp *resultProcessor) process(ctx context.Context, r *stepRun) (finish bool
 		t.failure = r.err
 		rp.abandon(ctx, t, false)
 	}
-	return rp.done(t)
+	return rp.done(t), end
 }
 
-func (rp *resultProcessor) emitProcessed(ctx context.Context, r *stepRun, resultType string, start time.Time) {
+// emitProcessed publishes step.result_processed and returns its time.
+func (rp *resultProcessor) emitProcessed(ctx context.Context, r *stepRun, resultType string, start time.Time) time.Time {
 	end := rp.em.now()
 	attrs := append(r.attrs(2),
 		events.String("result_type", resultType),
 		events.Float("duration_ms", ms(end.Sub(start))))
 	rp.em.emit(ctx, end, events.StepResultProcessed, r.corr, attrs)
+	return end
 }
 
 // done reports whether t has nothing running or waiting and either every

@@ -32,6 +32,7 @@ type resultSender struct {
 	results   chan<- *stepRun
 	stop      <-chan struct{}
 	ack       chan struct{} // one per worker, buffered by one
+	perf      *perfMonitor
 }
 
 // send delivers s and reports false if the engine stopped first.
@@ -41,6 +42,7 @@ func (rs *resultSender) send(ctx context.Context, s *stepRun) bool {
 		return false
 	}
 	start := rs.em.now()
+	heap0 := rs.perf.begin(start)
 	select {
 	case rs.results <- s:
 	default:
@@ -71,6 +73,8 @@ func (rs *resultSender) send(ctx context.Context, s *stepRun) bool {
 		events.String("result_type", resultTypeCompletion),
 		events.Float("duration_ms", ms(end.Sub(start))))
 	rs.em.emit(ctx, end, events.StepResultSubmitted, s.corr, attrs)
+	// Before the ack: orchestration may end the step's span only after.
+	rs.perf.step(ctx, opSubmit, s, start, end, heap0)
 	// Orchestration waits for this token before processing s, so that
 	// step.result_submitted precedes step.result_processed. One slot is
 	// enough: it frees when orchestration processes this worker's previous

@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"github.com/sextant-telemetry/sextant/events"
 )
@@ -15,10 +16,12 @@ type taskStates struct {
 	counts *[len(activeStates)]atomic.Int64
 }
 
-func (ts *taskStates) move(ctx context.Context, t *taskRun, to TaskState) {
+// move moves t to state to and returns the time of its
+// task.state_transitioned, or the zero time when t already is in to.
+func (ts *taskStates) move(ctx context.Context, t *taskRun, to TaskState) time.Time {
 	from := t.state
 	if from == to {
-		return
+		return time.Time{}
 	}
 	if i := activeIndex(from); i >= 0 {
 		ts.counts[i].Add(-1)
@@ -30,7 +33,9 @@ func (ts *taskStates) move(ctx context.Context, t *taskRun, to TaskState) {
 	attrs := append(t.attrs(2),
 		events.String("from_state", string(from)),
 		events.String("to_state", string(to)))
-	ts.em.emit(ctx, ts.em.now(), events.TaskStateTransitioned, t.handle.corr, attrs)
+	at := ts.em.now()
+	ts.em.emit(ctx, at, events.TaskStateTransitioned, t.handle.corr, attrs)
+	return at
 }
 
 // leave uncounts t without an event, for tasks cut off by a hard stop.

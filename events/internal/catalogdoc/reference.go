@@ -84,6 +84,8 @@ var referenceNames = []referenceName{
 	{"plugin.unregistered", events.PluginUnregistered, "registry event; never published by the reference"},
 	{"handler.registered, subscriber.registered, registry.*", "", "registry events the reference defines but never publishes"},
 	{"database.query_executed", events.DBQueryExecuted, "a router mapping only, in the reference"},
+	{"performance.slow_operation", events.PerformanceSlowOperation, "same name; a router mapping only, in the reference; `duration_ms` and `threshold_ms` replace duration and threshold in seconds"},
+	{"memory.spike_detected", events.MemorySpikeDetected, "same name; a router mapping only, in the reference; `heap_growth_bytes` and `threshold_bytes` replace memory_delta_mb and threshold_mb"},
 
 	// Worker events (the TypeScript worker's in-process names).
 	{"worker.started", events.WorkerStarted, "same name"},
