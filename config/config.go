@@ -16,6 +16,7 @@ import (
 	"github.com/sextant-telemetry/sextant/exporters"
 	"github.com/sextant-telemetry/sextant/exporters/traces"
 	"github.com/sextant-telemetry/sextant/internal/logging"
+	"github.com/sextant-telemetry/sextant/lifecycle"
 	"github.com/sextant-telemetry/sextant/plugins/host"
 	"github.com/sextant-telemetry/sextant/router"
 )
@@ -47,6 +48,9 @@ type Config struct {
 	Plugins host.Config `yaml:"plugins"`
 	// Logging is the service's log level and format.
 	Logging logging.Config `yaml:"logging"`
+	// Engine configures the reference workflow engine that `sextant demo`
+	// runs next to the router; `sextant run` has none.
+	Engine lifecycle.EngineConfig `yaml:"engine"`
 }
 
 // ServerConfig is the server section of the configuration.
@@ -262,6 +266,7 @@ func (c *Config) issues() []issue {
 	out = append(out, sectionIssues(keyOf[Config]("Traces"), c.Traces, c.Traces.Validate())...)
 	out = append(out, sectionIssues(keyOf[Config]("Plugins"), c.Plugins, c.Plugins.Validate())...)
 	out = append(out, sectionIssues(keyOf[Config]("Logging"), c.Logging, c.Logging.Validate())...)
+	out = append(out, sectionIssues(keyOf[Config]("Engine"), c.Engine, c.Engine.Validate())...)
 	for _, typ := range sortedKeys(c.Exporters) {
 		if e := c.Exporters[typ]; e != nil {
 			out = append(out, sectionIssues(join(keyOf[Config]("Exporters"), typ), e, e.Validate())...)

@@ -217,6 +217,7 @@ func TestValid(t *testing.T) {
 				Traces:    def.Traces,
 				Plugins:   def.Plugins,
 				Logging:   def.Logging,
+				Engine:    def.Engine,
 				Exporters: map[string]exporters.Config{"prometheus": &promConfig{TranslationStrategy: "NoUTF8EscapingWithSuffixes"}},
 			}, c)
 		}},

@@ -46,6 +46,9 @@ func (em *emitter) emit(ctx context.Context, at time.Time, name string, corr eve
 		SchemaVersion: version,
 		Attrs:         attrs,
 	}
+	if l, ok := logged[name]; ok && em.log.Enabled(ctx, l.level) {
+		em.logEvent(ctx, l.level, l.msg, &e)
+	}
 	if err := em.pub.Publish(ctx, e); err != nil {
 		// Warn once so a broken bus is visible without flooding the log; the
 		// counter has the full story.
@@ -56,6 +59,42 @@ func (em *emitter) emit(ctx context.Context, at time.Time, name string, corr eve
 		em.log.Log(ctx, level, "lifecycle: publish failed; continuing",
 			slog.String("event_name", name), slog.String("correlation_id", corr.String()), slog.Any("error", err))
 	}
+}
+
+// logged are the events the engine also logs, at seed 003's levels:
+// lifecycle state transitions at info, retries and performance warnings at
+// warn, failures at error. Other events are only published.
+var logged = map[string]struct {
+	level slog.Level
+	msg   string
+}{
+	events.TaskStateTransitioned:              {slog.LevelInfo, "task state transitioned"},
+	events.StepRetryRequested:                 {slog.LevelWarn, "step attempt failed; retrying"},
+	events.PerformanceSlowOperation:           {slog.LevelWarn, "lifecycle operation slower than its threshold"},
+	events.MemorySpikeDetected:                {slog.LevelWarn, "heap grew beyond its threshold during a lifecycle operation"},
+	events.TaskFailed:                         {slog.LevelError, "task failed"},
+	events.ObservabilityStepMaxRetriesReached: {slog.LevelError, "step failed on its last allowed attempt"},
+}
+
+// logEvent logs e with its name, id and correlation id and its fields,
+// typed: one record per event, searchable by correlation_id.
+func (em *emitter) logEvent(ctx context.Context, level slog.Level, msg string, e *events.Event) {
+	attrs := make([]slog.Attr, 0, len(e.Attrs)+3)
+	attrs = append(attrs, slog.String("event", e.Name), slog.String("event_id", e.ID.String()),
+		slog.String("correlation_id", e.CorrelationID.String()))
+	for _, a := range e.Attrs {
+		switch a.Value.Kind() {
+		case events.KindInt:
+			attrs = append(attrs, slog.Int64(a.Key, a.Value.Int64()))
+		case events.KindFloat:
+			attrs = append(attrs, slog.Float64(a.Key, a.Value.Float64()))
+		case events.KindBool:
+			attrs = append(attrs, slog.Bool(a.Key, a.Value.Bool()))
+		default:
+			attrs = append(attrs, slog.String(a.Key, a.Value.String()))
+		}
+	}
+	em.log.LogAttrs(ctx, level, msg, attrs...)
 }
 
 // ms converts a duration to the float milliseconds of duration_ms.

@@ -38,7 +38,7 @@ func TestDependencyDirection(t *testing.T) {
 		// The traces section is fixed (one span pipeline), not a pluggable
 		// exporter chosen by factory, so config holds its type directly.
 		// The plugins section likewise: one plugin host.
-		"config": {"events", "events/bus", "router", "exporters", "exporters/traces", "plugins/host", "internal/logging"},
+		"config": {"events", "events/bus", "router", "exporters", "exporters/traces", "plugins/host", "internal/logging", "lifecycle"},
 		// The plugin protocol and what is built on it. The SDK and the
 		// wire format depend on the snapshot model only; the host also on
 		// events (cache_synced). Plugins are their own programs: the
