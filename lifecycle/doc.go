@@ -108,7 +108,8 @@
 // slower than its threshold publishes performance.slow_operation, a heap
 // growth above its threshold memory.spike_detected, both with the task's
 // correlation id and, for step operations, the step. Durations come from
-// the timestamps the components take for their own events; heap readings
+// the timestamps the components take for their own events (process_result
+// takes one more at its end, after publishing and staging); heap readings
 // (runtime/metrics, about 250 ns) are shared for up to a millisecond of the
 // engine's clock, so the check costs a few tens of nanoseconds. The events
 // of enqueue, claim, execute and submit precede the step's

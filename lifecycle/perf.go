@@ -341,8 +341,12 @@ func (pm *perfMonitor) step(ctx context.Context, o op, s *stepRun, start, end ti
 
 func (pm *perfMonitor) check(ctx context.Context, o op, start, end time.Time, heap0 uint64, corr events.ID, taskUUID, namespace, stepUUID, stepName string) {
 	d := end.Sub(start)
-	heap1 := pm.heapAt(end)
-	growth := int64(heap1) - int64(heap0)
+	var heap1 uint64
+	var growth int64
+	if d >= pm.resolution { // shorter, it shares its start's heap reading: no growth to see
+		heap1 = pm.heapAt(end)
+		growth = int64(heap1) - int64(heap0)
+	}
 	slow, spike := d > pm.slow[o], growth > pm.spike[o]
 	if !slow && !spike {
 		return

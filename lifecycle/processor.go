@@ -44,16 +44,17 @@ type resultProcessor struct {
 func (rp *resultProcessor) process(ctx context.Context, r *stepRun) (finish bool) {
 	start := rp.em.now()
 	heap0 := rp.perf.begin(start)
-	finish, end := rp.apply(ctx, r, start)
-	rp.perf.step(ctx, opProcessResult, r, start, end, heap0)
+	finish = rp.apply(ctx, r, start)
+	if rp.perf != nil {
+		// The whole operation, publishing and staging included: a slow
+		// bus or a slow search for ready steps must show here.
+		rp.perf.step(ctx, opProcessResult, r, start, rp.em.now(), heap0)
+	}
 	return finish
 }
 
-// apply is process's work on r, which arrived at start. It also returns
-// when step.result_processed was published, which ends the process_result
-// operation as that event's duration_ms does (the search for newly ready
-// steps is timed by observability.step.find_viable): no extra clock reading.
-func (rp *resultProcessor) apply(ctx context.Context, r *stepRun, start time.Time) (bool, time.Time) {
+// apply is process's work on r, which arrived at start.
+func (rp *resultProcessor) apply(ctx context.Context, r *stepRun, start time.Time) bool {
 	t := r.task
 	st := &t.steps[r.index]
 	t.active--
@@ -61,7 +62,7 @@ func (rp *resultProcessor) apply(ctx context.Context, r *stepRun, start time.Tim
 	if r.err == nil {
 		st.value, st.status = r.value, stepSucceeded
 		t.succeeded++
-		end := rp.emitProcessed(ctx, r, resultSuccess, start)
+		rp.emitProcessed(ctx, r, resultSuccess, start)
 		if t.open() {
 			for _, d := range t.plan.dependents[r.index] {
 				t.steps[d].waiting--
@@ -77,10 +78,10 @@ func (rp *resultProcessor) apply(ctx context.Context, r *stepRun, start time.Tim
 				rp.noViable(ctx, t)
 			}
 		}
-		return rp.done(t), end
+		return rp.done(t)
 	}
 
-	end := rp.emitProcessed(ctx, r, resultError, start)
+	rp.emitProcessed(ctx, r, resultError, start)
 	switch {
 	case !t.open():
 		// The task is failing or cancelled: no retry, whatever the worker said.
@@ -106,17 +107,16 @@ func (rp *resultProcessor) apply(ctx context.Context, r *stepRun, start time.Tim
 		t.failure = r.err
 		rp.abandon(ctx, t, false)
 	}
-	return rp.done(t), end
+	return rp.done(t)
 }
 
-// emitProcessed publishes step.result_processed and returns its time.
-func (rp *resultProcessor) emitProcessed(ctx context.Context, r *stepRun, resultType string, start time.Time) time.Time {
+// emitProcessed publishes step.result_processed.
+func (rp *resultProcessor) emitProcessed(ctx context.Context, r *stepRun, resultType string, start time.Time) {
 	end := rp.em.now()
 	attrs := append(r.attrs(2),
 		events.String("result_type", resultType),
 		events.Float("duration_ms", ms(end.Sub(start))))
 	rp.em.emit(ctx, end, events.StepResultProcessed, r.corr, attrs)
-	return end
 }
 
 // done reports whether t has nothing running or waiting and either every

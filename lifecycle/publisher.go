@@ -46,8 +46,13 @@ func (em *emitter) emit(ctx context.Context, at time.Time, name string, corr eve
 		SchemaVersion: version,
 		Attrs:         attrs,
 	}
-	if l, ok := logged[name]; ok && em.log.Enabled(ctx, l.level) {
-		em.logEvent(ctx, l.level, l.msg, &e)
+	if em.log.Enabled(ctx, slog.LevelInfo) { // the demo's default discards: no lookup
+		if l, ok := logged[name]; ok && em.log.Enabled(ctx, l.level) {
+			if name == events.StepFailed && l.level < slog.LevelError && !retryable(attrs) {
+				l.level = slog.LevelError // a permanent failure: the step is over
+			}
+			em.logEvent(ctx, l.level, l.msg, &e)
+		}
 	}
 	if err := em.pub.Publish(ctx, e); err != nil {
 		// Warn once so a broken bus is visible without flooding the log; the
@@ -74,6 +79,19 @@ var logged = map[string]struct {
 	events.MemorySpikeDetected:                {slog.LevelWarn, "heap grew beyond its threshold during a lifecycle operation"},
 	events.TaskFailed:                         {slog.LevelError, "task failed"},
 	events.ObservabilityStepMaxRetriesReached: {slog.LevelError, "step failed on its last allowed attempt"},
+	// A retryable failure is followed by step.retry_requested (warn); a
+	// permanent one is raised to error.
+	events.StepFailed: {slog.LevelInfo, "step attempt failed"},
+}
+
+// retryable reads step.failed's retryable field.
+func retryable(attrs []events.Attr) bool {
+	for _, a := range attrs {
+		if a.Key == "retryable" {
+			return a.Value.Bool()
+		}
+	}
+	return false
 }
 
 // logEvent logs e with its name, id and correlation id and its fields,

@@ -159,6 +159,8 @@ func startService(ctx context.Context, f serviceFlags, stderr io.Writer) (*servi
 	if err != nil {
 		return nil, nil, err
 	}
+	lo, _ := logOptions(cfg, f) // newLogger has validated them
+	svc.configPath, svc.logLevel, svc.logFormat = *f.config, lo.Level, lo.Format
 	if err := svc.Start(ctx); err != nil {
 		return nil, nil, errors.Join(err, svc.Shutdown(context.WithoutCancel(ctx)))
 	}

@@ -45,7 +45,7 @@ func (s *service) newHealth() (*health.Registry, error) {
 		{"plugins", noContext(s.pluginHealth), nil},
 	}
 	if s.pg != nil {
-		checks = append(checks, entry{"database", noContext(s.databaseHealth), nil})
+		checks = append(checks, entry{"database", health.CheckFunc(s.databaseHealth), nil})
 	}
 	if s.intake != nil {
 		checks = append(checks, entry{"events_intake", noContext(s.intakeHealth), nil})
@@ -102,13 +102,21 @@ func (s *service) busHealth(ctx context.Context) health.Result {
 		// The error may name hosts and users: it goes to the log, not to
 		// the unauthenticated health endpoints.
 		if perr := s.pg.Pool().Ping(ctx); perr != nil {
-			s.logger.Warn("bus database unreachable", "error", perr, "backlog_error", err)
+			if !s.dbDown.Swap(true) { // once per outage, not once per probe
+				s.logger.Warn("bus database unreachable", "error", perr, "backlog_error", err)
+			}
 			res.Status, res.Error = health.StatusUnhealthy, "database unreachable"
 			return res
+		}
+		if s.dbDown.Swap(false) {
+			s.logger.Info("bus database reachable again")
 		}
 		s.logger.Warn("bus backlog query failed", "error", err)
 		res.Status, res.Error = health.StatusDegraded, "backlog query failed"
 		return res
+	}
+	if s.dbDown.Swap(false) {
+		s.logger.Info("bus database reachable again")
 	}
 	d["depth"], d["lag_seconds"], d["poison"] = bs.Depth, ageSeconds(bs.Oldest), bs.Poison
 	parts := make([]map[string]any, 0, len(bs.Partitions))
@@ -149,10 +157,16 @@ func queueResult(partitions int, bs bus.Stats, err error, durable bool) health.R
 	return health.Result{Status: health.StatusHealthy, Details: d}
 }
 
-// databaseHealth is seed 003's database check: the bus's connection pool.
-func (s *service) databaseHealth() health.Result {
+// databaseHealth is seed 003's database check: the bus's connection
+// pool, and whether the database answers at all (the pool's counters
+// alone look healthy during an outage).
+func (s *service) databaseHealth(ctx context.Context) health.Result {
 	st := s.pg.Pool().Stat()
-	return poolResult(st.AcquiredConns(), st.IdleConns(), st.MaxConns(), st.TotalConns())
+	res := poolResult(st.AcquiredConns(), st.IdleConns(), st.MaxConns(), st.TotalConns())
+	if err := s.pg.Pool().Ping(ctx); err != nil {
+		res.Status, res.Error = health.StatusUnhealthy, "database unreachable"
+	}
+	return res
 }
 
 // poolResult is the database check's result for a pool's counts: degraded

@@ -46,7 +46,8 @@ func exitCode(err error, stderr io.Writer) int {
 const usage = `sextant routes application events to metrics.
 
 Usage:
-  sextant run     [--config FILE] [--listen ADDR]    serve the router
+  sextant run     [--config FILE] [--listen ADDR] [--log-level L] [--log-format json|text|auto]
+                                                     serve the router
   sextant demo    [--tasks N] [--workflow NAME] [--fail-rate F] [--config FILE] [--listen ADDR] [--exit]
                                                      router plus the reference workflow engine
   sextant check   --config FILE [--plugins]          validate a configuration (--plugins: and let its plugins check their sections)

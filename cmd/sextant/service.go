@@ -77,28 +77,49 @@ type service struct {
 	srv     *http.Server
 	srvDone chan error
 	ready   atomic.Bool
-	stopped atomic.Bool
+	dbDown  atomic.Bool // the bus's database was unreachable at the last health check
+
+	// For the start-up record: where the configuration came from and the
+	// effective log settings.
+	configPath, logLevel, logFormat string
+	stopped                         atomic.Bool
 }
 
 // newLogger builds the service's logger: the flags over the logging
 // section over the command's default level. Sensitive values are masked
 // with the same list as span attributes (router.traces.sensitive_keys).
 func newLogger(w io.Writer, cfg *config.Config, f serviceFlags) (*slog.Logger, error) {
+	o, err := logOptions(cfg, f)
+	if err != nil {
+		return nil, err
+	}
+	return logging.New(w, o)
+}
+
+// logOptions resolves the log settings: the flags over the logging
+// section over the command's default level. An invalid flag is named;
+// the section was validated when the configuration loaded.
+func logOptions(cfg *config.Config, f serviceFlags) (logging.Options, error) {
 	o := logging.Options{Level: cfg.Logging.Level, Format: cfg.Logging.Format, SensitiveKeys: cfg.Router.Traces.SensitiveKeys}
 	if o.Level == "" {
 		o.Level = f.defaultLevel
 	}
 	if *f.logLevel != "" {
 		o.Level = *f.logLevel
+		if _, err := logging.New(io.Discard, logging.Options{Level: o.Level}); err != nil {
+			return o, fmt.Errorf("--log-level: %w", err)
+		}
 	}
 	if *f.logFormat != "" {
 		o.Format = *f.logFormat
+		if _, err := logging.New(io.Discard, logging.Options{Format: o.Format}); err != nil {
+			return o, fmt.Errorf("--log-format: %w", err)
+		}
 	}
-	l, err := logging.New(w, o)
-	if err != nil {
-		return nil, fmt.Errorf("--log-level/--log-format or logging section: %w", err)
+	if o.Format == "" {
+		o.Format = logging.FormatAuto
 	}
-	return l, nil
+	return o, nil
 }
 
 // newService builds every part from cfg without starting anything.
@@ -279,10 +300,30 @@ func (s *service) Start(ctx context.Context) error {
 		s.srvDone <- err
 	}()
 	s.ready.Store(true)
-	s.logger.Info("sextant started", "listen", s.Addr(), "routes", len(s.cfg.Router.Routes), "bus", s.cfg.Bus.Driver,
+	s.logger.Info("sextant started", "version", Version, "config", s.configName(), "listen", s.Addr(),
+		"routes", len(s.cfg.Router.Routes), "series_limit", s.cfg.Router.SeriesLimit,
+		"bus", s.cfg.Bus.Driver, "topic", s.cfg.Bus.Topic, "partitions", s.cfg.Bus.Partitions, "consumer_group", s.consumerGroup(),
 		"opentelemetry_enabled", s.spans.Enabled(), "traces", s.spans.Description(), "exporters", slices.Sorted(maps.Keys(s.cfg.Exporters)),
-		"export_formats", s.exports.Formats(), "plugins", s.pluginNames(), "metrics_auth", s.auth != nil)
+		"export_formats", s.exports.Formats(), "plugins", s.pluginNames(), "metrics_auth", s.auth != nil,
+		"log_level", s.logLevel, "log_format", s.logFormat)
 	return nil
+}
+
+// configName names the configuration for the start-up record.
+func (s *service) configName() string {
+	if s.configPath == "" {
+		return "<embedded default>"
+	}
+	return s.configPath
+}
+
+// consumerGroup is the PostgreSQL bus's consumer group; none on the
+// in-memory bus.
+func (s *service) consumerGroup() string {
+	if s.pg == nil {
+		return ""
+	}
+	return s.cfg.Bus.Postgres.ConsumerGroup
 }
 
 // Addr is the HTTP listener's address.
