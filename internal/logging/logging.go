@@ -4,12 +4,17 @@
 package logging
 
 import (
+	"bytes"
 	"context"
+	"encoding"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -61,7 +66,7 @@ func New(w io.Writer, o Options) (*slog.Logger, error) {
 		}
 	}
 	keys := redact.NewKeys(o.SensitiveKeys)
-	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr { return mask(keys, a) }}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr { return mask(keys, groups, a) }}
 	var h slog.Handler
 	if format == FormatText {
 		h = slog.NewTextHandler(w, opts)
@@ -77,15 +82,22 @@ func isTerminal(w io.Writer) bool {
 	return ok && terminal(f)
 }
 
-// mask hides a's value when its key is sensitive, and URL credentials in
-// string values. The handler's ReplaceAttr calls it for every attribute
-// but groups' own keys (slog passes a group's members one by one).
-func mask(keys redact.Keys, a slog.Attr) slog.Attr {
-	if a.Key == slog.TimeKey || a.Key == slog.LevelKey {
+// mask hides a's value when its key or the name of any group holding it
+// is sensitive (groups lists both WithGroup groups and slog.Group names),
+// and URL credentials anywhere in the value. The handler's ReplaceAttr
+// calls it for every attribute but groups' own keys (slog passes a group's
+// members one by one, with the group's name in groups).
+func mask(keys redact.Keys, groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && isBuiltin(a) {
 		return a
 	}
 	if keys.Sensitive(a.Key) {
 		return slog.String(a.Key, redact.Mask)
+	}
+	for _, g := range groups {
+		if keys.Sensitive(g) {
+			return slog.String(a.Key, redact.Mask)
+		}
 	}
 	switch a.Value.Kind() {
 	case slog.KindString:
@@ -100,22 +112,50 @@ func mask(keys redact.Keys, a slog.Attr) slog.Attr {
 	return a
 }
 
-// maskValue masks inside maps and slices that reach a log as one value,
-// such as a decoded JSON payload: nested keys are hidden too.
+// isBuiltin reports whether a is the record's time or level, which
+// cannot hold a secret.
+func isBuiltin(a slog.Attr) bool {
+	switch a.Key {
+	case slog.TimeKey:
+		return a.Value.Kind() == slog.KindTime
+	case slog.LevelKey:
+		_, ok := a.Value.Any().(slog.Level)
+		return ok
+	}
+	return false
+}
+
+// Types that several named types convert to: http.Header and url.Values
+// are map[string][]string.
+var (
+	headerType  = reflect.TypeFor[map[string][]string]()
+	stringsType = reflect.TypeFor[[]string]()
+	bytesType   = reflect.TypeFor[[]byte]()
+)
+
+// maskValue returns v with secrets hidden and whether it had to change v.
+// The JSON handler prints a value with encoding/json and the text handler
+// with MarshalText or fmt's %+v, which shows String(), Error(), unexported
+// fields and fields tagged json:"-"; so a value replaced here is replaced
+// by one form that both print the same way. Common values stay cheap:
+// strings, numbers, bools, durations and times never reach KindAny, and
+// the usual containers are walked directly; only other structs, pointers,
+// maps and slices pay for a JSON round trip.
 func maskValue(keys redact.Keys, v any) (any, bool) {
 	switch v := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(v))
-		changed := false
-		for k, e := range v {
-			if keys.Sensitive(k) {
-				out[k], changed = redact.Mask, true
-				continue
-			}
-			m, c := maskValue(keys, e)
-			out[k], changed = m, changed || c
+	case nil:
+		return nil, false
+	case string:
+		m := redact.Text(v)
+		return m, m != v
+	case []byte:
+		// The text handler prints bytes as text.
+		if m := redact.Text(string(v)); m != string(v) {
+			return []byte(m), true
 		}
-		return out, changed
+		return v, false
+	case []string:
+		return maskStrings(v)
 	case map[string]string:
 		out := make(map[string]string, len(v))
 		changed := false
@@ -129,6 +169,20 @@ func maskValue(keys redact.Keys, v any) (any, bool) {
 			}
 		}
 		return out, changed
+	case map[string][]string:
+		return maskHeader(keys, v)
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		changed := false
+		for k, e := range v {
+			if keys.Sensitive(k) {
+				out[k], changed = redact.Mask, true
+				continue
+			}
+			m, c := maskValue(keys, e)
+			out[k], changed = m, changed || c
+		}
+		return out, changed
 	case []any:
 		out := make([]any, len(v))
 		changed := false
@@ -137,17 +191,156 @@ func maskValue(keys redact.Keys, v any) (any, bool) {
 			out[i], changed = m, changed || c
 		}
 		return out, changed
-	case string:
-		m := redact.Text(v)
-		return m, m != v
-	case error:
-		if s := v.Error(); strings.Contains(s, "@") {
+	case *url.URL:
+		if v == nil {
+			return v, false
+		}
+		return redactURL(v), true
+	case url.URL:
+		return redactURL(&v), true
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Pointer && rv.IsNil() {
+		// Printed as <nil>; its methods may not expect a nil receiver.
+		return v, false
+	}
+	_, isJSON := v.(json.Marshaler)
+	if !isJSON {
+		if s, ok := textOf(v); ok {
+			return s, true
+		}
+	}
+	switch rv.Kind() {
+	case reflect.String:
+		// A named string type without a String method: both handlers
+		// print the string itself.
+		if s := rv.String(); !isJSON {
 			if m := redact.Text(s); m != s {
 				return m, true
 			}
 		}
+		return v, false
+	case reflect.Slice:
+		switch {
+		case rv.Type().ConvertibleTo(bytesType) && !isJSON:
+			return maskValue(keys, rv.Convert(bytesType).Interface())
+		case rv.Type().ConvertibleTo(stringsType) && !isJSON:
+			return maskStrings(rv.Convert(stringsType).Interface().([]string))
+		}
+	case reflect.Map:
+		if rv.Type().ConvertibleTo(headerType) && !isJSON {
+			return maskHeader(keys, rv.Convert(headerType).Interface().(map[string][]string))
+		}
+	case reflect.Struct, reflect.Pointer, reflect.Array:
+	default:
+		// Numbers, bools, channels, functions: nothing to hide.
+		return v, false
 	}
-	return v, false
+	return maskJSON(keys, v)
+}
+
+// textOf returns the masked text of an error, encoding.TextMarshaler or
+// fmt.Stringer (in the order the handlers prefer them) and whether v
+// should be replaced by it: when masking changed the text, or when v is a
+// composite Stringer, whose fields JSON would print instead of String().
+func textOf(v any) (text string, replace bool) {
+	// fmt survives a panicking method by printing the panic; so must the
+	// logger, which then leaves v to the handler.
+	defer func() {
+		if recover() != nil {
+			text, replace = "", false
+		}
+	}()
+	var s string
+	composite := false
+	switch t := v.(type) {
+	case error:
+		s = t.Error()
+	case encoding.TextMarshaler:
+		b, err := t.MarshalText()
+		if err != nil {
+			return "", false
+		}
+		s = string(b)
+	case fmt.Stringer:
+		s = t.String()
+		switch reflect.ValueOf(v).Kind() {
+		case reflect.Struct, reflect.Pointer, reflect.Map, reflect.Slice, reflect.Array:
+			composite = true
+		}
+	default:
+		return "", false
+	}
+	m := redact.Text(s)
+	return m, composite || m != s
+}
+
+// redactURL returns u as text without its credentials, in the form
+// redact.Text gives URLs in other values. String() and %+v would show the
+// password, and JSON the struct's fields. Redacted drops the password
+// even where the user name holds a character redact.Text stops at.
+func redactURL(u *url.URL) string { return redact.Text(u.Redacted()) }
+
+// maskStrings hides URL credentials in each string.
+func maskStrings(v []string) (any, bool) {
+	var out []string
+	for i, e := range v {
+		if m := redact.Text(e); m != e {
+			if out == nil {
+				out = slices.Clone(v)
+			}
+			out[i] = m
+		}
+	}
+	if out == nil {
+		return v, false
+	}
+	return out, true
+}
+
+// maskHeader hides the values of sensitive keys, such as an HTTP
+// Authorization header, and URL credentials in the others.
+func maskHeader(keys redact.Keys, v map[string][]string) (any, bool) {
+	out := make(map[string][]string, len(v))
+	changed := false
+	for k, e := range v {
+		if keys.Sensitive(k) {
+			out[k], changed = []string{redact.Mask}, true
+			continue
+		}
+		m, c := maskStrings(e)
+		out[k], changed = m.([]string), changed || c
+	}
+	return out, changed
+}
+
+// maskJSON masks any other value through its JSON form, which names
+// fields and keys the way the JSON handler prints them. The masked form
+// always replaces v, even when nothing was hidden, so that the text
+// handler does not print what JSON leaves out (unexported fields, fields
+// tagged json:"-"). A value JSON cannot encode (a function or channel
+// field, a cycle, an unsupported map key) is kept: the JSON handler prints
+// its own error instead of it, and a placeholder would take away from the
+// text format a value that %+v can show; such values rarely carry secrets.
+func maskJSON(keys redact.Keys, v any) (masked any, replace bool) {
+	// A panicking MarshalJSON leaves v to the handler, as in textOf.
+	defer func() {
+		if recover() != nil {
+			masked, replace = v, false
+		}
+	}()
+	b, err := json.Marshal(v)
+	if err != nil {
+		return v, false
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber() // keep integers beyond 2^53 exact
+	var decoded any
+	if err := d.Decode(&decoded); err != nil {
+		return v, false
+	}
+	m, _ := maskValue(keys, decoded)
+	return m, true
 }
 
 // redactingHandler masks the message too, which ReplaceAttr does not see:

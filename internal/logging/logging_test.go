@@ -2,12 +2,18 @@ package logging_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -74,6 +80,175 @@ func TestRedaction(t *testing.T) {
 	}
 }
 
+// account is a struct that reaches a log whole.
+type account struct {
+	User     string
+	Password string
+}
+
+// vault hides its secret from JSON and from its exported fields; only
+// %+v would show it.
+type vault struct {
+	Name  string
+	Key   string `json:"-"`
+	inner string
+}
+
+// endpoint is a fmt.Stringer that shows a URL with its credentials.
+type endpoint struct{ host string }
+
+func (e endpoint) String() string { return "https://svc:pw-str@" + e.host }
+
+// nilUnsafe panics when String is called on a nil pointer.
+type nilUnsafe struct{ s string }
+
+func (n *nilUnsafe) String() string { return n.s }
+
+// panicky's String method panics, which fmt survives and so must the
+// logger.
+type panicky struct{ Name string }
+
+func (panicky) String() string { panic("boom") }
+
+// rawBytes is a named byte slice, printed as text by the text handler.
+type rawBytes []byte
+
+// TestRedactionFormats checks that no secret reaches either format, in
+// whatever shape the value comes.
+func TestRedactionFormats(t *testing.T) {
+	t.Parallel()
+	u, err := url.Parse("https://admin:pw-url@db.example/x")
+	require.NoError(t, err)
+	tests := []struct {
+		name    string
+		log     func(*slog.Logger)
+		secrets []string // must not appear in the output
+		keep    []string // must appear: masking hides no more than it should
+	}{
+		{name: "sensitive slog.Group name",
+			log:     func(l *slog.Logger) { l.Info("m", slog.Group("password", "value", "pw-group", "n", 3)) },
+			secrets: []string{"pw-group"}, keep: []string{"[REDACTED]"}},
+		{name: "sensitive enclosing group, nested",
+			log: func(l *slog.Logger) {
+				l.Info("m", slog.Group("db_credentials", slog.Group("inner", "value", "pw-nested")), "ok", "visible")
+			},
+			secrets: []string{"pw-nested"}, keep: []string{"[REDACTED]", "visible"}},
+		{name: "sensitive WithGroup",
+			log:     func(l *slog.Logger) { l.WithGroup("credentials").Info("m", "value", "pw-with-group") },
+			secrets: []string{"pw-with-group"}, keep: []string{"[REDACTED]"}},
+		{name: "sensitive WithGroup, With attributes",
+			log:     func(l *slog.Logger) { l.WithGroup("Secrets").With("value", "pw-with-attrs").Info("m") },
+			secrets: []string{"pw-with-attrs"}, keep: []string{"[REDACTED]"}},
+		{name: "insensitive groups keep their values",
+			log:  func(l *slog.Logger) { l.WithGroup("request").Info("m", slog.Group("user", "name", "ann")) },
+			keep: []string{"ann"}},
+		{name: "[]string",
+			log:     func(l *slog.Logger) { l.Info("m", "urls", []string{"https://a:pw-slice@h", "plain"}) },
+			secrets: []string{"pw-slice"}, keep: []string{"[REDACTED]", "plain"}},
+		{name: "http.Header",
+			log: func(l *slog.Logger) {
+				l.Info("m", "headers", http.Header{"Authorization": {"Bearer pw-header"}, "Referer": {"https://u:pw-referer@h/"}, "Accept": {"text/plain"}})
+			},
+			secrets: []string{"pw-header", "pw-referer"}, keep: []string{"[REDACTED]", "text/plain"}},
+		{name: "map[string][]string",
+			log:     func(l *slog.Logger) { l.Info("m", "form", map[string][]string{"api_key": {"pw-form"}}) },
+			secrets: []string{"pw-form"}, keep: []string{"[REDACTED]"}},
+		{name: "struct",
+			log:     func(l *slog.Logger) { l.Info("m", "account", account{User: "ann", Password: "pw-struct"}) },
+			secrets: []string{"pw-struct"}, keep: []string{"[REDACTED]", "ann"}},
+		{name: "pointer to struct",
+			log:     func(l *slog.Logger) { l.Info("m", "account", &account{User: "bob", Password: "pw-pointer"}) },
+			secrets: []string{"pw-pointer"}, keep: []string{"[REDACTED]", "bob"}},
+		{name: "slice of structs in a map",
+			log: func(l *slog.Logger) {
+				l.Info("m", "teams", map[string][]account{"ops": {{User: "cy", Password: "pw-deep"}}})
+			},
+			secrets: []string{"pw-deep"}, keep: []string{"[REDACTED]", "cy"}},
+		{name: "fields JSON leaves out",
+			log: func(l *slog.Logger) {
+				l.Info("m", "vault", vault{Name: "main", Key: "pw-dash", inner: "pw-unexported"})
+			},
+			secrets: []string{"pw-dash", "pw-unexported"}, keep: []string{"main"}},
+		{name: "[]byte",
+			log:     func(l *slog.Logger) { l.Info("m", "body", []byte("dial https://u:pw-bytes@h")) },
+			secrets: []string{"pw-bytes"}},
+		{name: "named []byte",
+			log:     func(l *slog.Logger) { l.Info("m", "body", rawBytes("dial https://u:pw-raw@h")) },
+			secrets: []string{"pw-raw"}},
+		{name: "fmt.Stringer",
+			log:     func(l *slog.Logger) { l.Info("m", "endpoint", endpoint{host: "svc.example"}) },
+			secrets: []string{"pw-str"}, keep: []string{"[REDACTED]", "svc.example"}},
+		{name: "*url.URL",
+			log:     func(l *slog.Logger) { l.Info("m", "url", u) },
+			secrets: []string{"pw-url"}, keep: []string{"[REDACTED]", "db.example"}},
+		{name: "url.URL",
+			log:     func(l *slog.Logger) { l.Info("m", "url", *u) },
+			secrets: []string{"pw-url"}, keep: []string{"[REDACTED]", "db.example"}},
+		{name: "wrapped error",
+			log: func(l *slog.Logger) {
+				l.Info("m", "err", fmt.Errorf("export: %w", &url.Error{Op: "Post", URL: "https://u:pw-err@h", Err: errors.New("refused")}))
+			},
+			secrets: []string{"pw-err"}, keep: []string{"[REDACTED]", "refused"}},
+		{name: "panicking String method",
+			log:  func(l *slog.Logger) { l.Info("m", "p", panicky{Name: "still-logged"}) },
+			keep: []string{"still-logged"}},
+		{name: "common values stay as they are",
+			log: func(l *slog.Logger) {
+				l.Info("m", "n", 42, "d", 1500*time.Millisecond, "ok", true, "month", time.March, "nilp", (*nilUnsafe)(nil), "nilu", (*url.URL)(nil))
+			},
+			keep: []string{"42", "true"}},
+	}
+	for _, format := range []string{logging.FormatJSON, logging.FormatText} {
+		for _, tt := range tests {
+			t.Run(format+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				var buf bytes.Buffer
+				l, err := logging.New(&buf, logging.Options{Format: format})
+				require.NoError(t, err)
+				tt.log(l)
+				out := buf.String()
+				for _, s := range tt.secrets {
+					require.NotContains(t, out, s)
+				}
+				for _, s := range tt.keep {
+					require.Contains(t, out, s)
+				}
+			})
+		}
+	}
+}
+
+// TestRedactionBytesJSON checks the JSON form of bytes, which is base64
+// and so would hide a leak from a plain search of the line.
+func TestRedactionBytesJSON(t *testing.T) {
+	t.Parallel()
+	m := record(t, logging.Options{}, func(l *slog.Logger) {
+		l.Info("m", "body", []byte("dial https://u:pw@h"), "plain", []byte("no secret"))
+	})
+	for key, want := range map[string]string{"body": "dial https://[REDACTED]@h", "plain": "no secret"} {
+		s, ok := m[key].(string)
+		require.True(t, ok, "%s: %T", key, m[key])
+		b, err := base64.StdEncoding.DecodeString(s)
+		require.NoError(t, err)
+		require.Equal(t, want, string(b))
+	}
+}
+
+// TestRedactionShapes checks what masked values look like in JSON.
+func TestRedactionShapes(t *testing.T) {
+	t.Parallel()
+	m := record(t, logging.Options{}, func(l *slog.Logger) {
+		l.Info("m", "account", &account{User: "ann", Password: "p"}, "h", http.Header{"Cookie": {"c"}, "Accept": {"*/*"}},
+			"big", struct{ N uint64 }{N: 1<<63 + 1}, "credentials", slog.GroupValue(slog.String("user", "u")))
+	})
+	require.Equal(t, map[string]any{"User": "ann", "Password": "[REDACTED]"}, m["account"])
+	require.Equal(t, map[string]any{"Cookie": []any{"[REDACTED]"}, "Accept": []any{"*/*"}}, m["h"])
+	require.Equal(t, map[string]any{"user": "[REDACTED]"}, m["credentials"], "a group value under a sensitive key")
+	line, err := json.Marshal(m["big"])
+	require.NoError(t, err)
+	require.JSONEq(t, `{"N":9223372036854775809}`, string(line), "large integers stay exact")
+}
+
 func TestRedactionConfigured(t *testing.T) {
 	t.Parallel()
 	m := record(t, logging.Options{SensitiveKeys: []string{"pin"}}, func(l *slog.Logger) { l.Info("m", "card_pin", "1234", "password", "p") })
@@ -125,4 +300,24 @@ func ExampleNew() {
 	l = slog.New(withoutTime{l.Handler()})
 	l.Info("connected", "url", "postgres://sextant:s3cret@db:5432/events", "api_key", "k-123")
 	// Output: level=INFO msg=connected url=postgres://[REDACTED]@db:5432/events api_key=[REDACTED]
+}
+
+// BenchmarkLog measures a record of common values, which must stay cheap,
+// against one carrying a struct, which pays for a JSON round trip.
+func BenchmarkLog(b *testing.B) {
+	l, err := logging.New(io.Discard, logging.Options{Format: logging.FormatJSON})
+	require.NoError(b, err)
+	b.Run("common", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			l.Info("exported", "exporter", "prometheus", "series", 1200, "took", 3*time.Millisecond, "ok", true, "err", errors.ErrUnsupported)
+		}
+	})
+	b.Run("struct", func(b *testing.B) {
+		b.ReportAllocs()
+		a := &account{User: "ann", Password: "p"}
+		for b.Loop() {
+			l.Info("exported", "account", a)
+		}
+	})
 }
