@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sextant-telemetry/sextant/events"
+	"github.com/sextant-telemetry/sextant/internal/redact"
 )
 
 // table is the compiled form of a Config. It is immutable once built: Route
@@ -20,6 +21,9 @@ type table struct {
 
 	spanExact map[string][]*spanBinding // like exact, for span rules
 	spanGlobs []spanGlob
+
+	matches   []string    // each route's match, by route index, for Explain
+	sensitive redact.Keys // router.traces.sensitive_keys, for Explain
 }
 
 type globRoute struct {
@@ -39,6 +43,7 @@ type binding struct {
 	labels []source // in inst.labelKeys order
 	value  source   // kind srcNone: add 1
 	when   *filter  // nil: every event; shared by the bindings of one route
+	route  int      // index of its route in the config
 }
 
 // filter is a route's compiled when: conditions that all must hold.
@@ -128,7 +133,8 @@ func compile(cfg Config, meter metric.Meter) (*table, error) {
 	if limit == 0 {
 		limit = DefaultSeriesLimit
 	}
-	t := &table{exact: map[string][]*binding{}, schemas: map[string]events.Schema{}, spanExact: map[string][]*spanBinding{}}
+	t := &table{exact: map[string][]*binding{}, schemas: map[string]events.Schema{}, spanExact: map[string][]*spanBinding{},
+		matches: make([]string, len(cfg.Routes)), sensitive: redact.NewKeys(cfg.Traces.SensitiveKeys)}
 	byName := map[string]*instrument{}
 	intValued := intValuedMetrics(cfg)
 	pats := make([]pattern, len(cfg.Routes))
@@ -138,8 +144,12 @@ func compile(cfg Config, meter metric.Meter) (*table, error) {
 	for i, r := range cfg.Routes {
 		pats[i], _ = compilePattern(r.Match) // validated above
 		schemas, _ := matchCatalog(r.Match)
+		t.matches[i] = r.Match
 		when := newFilter(r.When)
 		spansPerRoute[i] = compileSpans(r, when, uint32(len(allSpans)))
+		for _, sb := range spansPerRoute[i] {
+			sb.route = i
+		}
 		allSpans = append(allSpans, spansPerRoute[i]...)
 		if !pats[i].literal && len(spansPerRoute[i]) > 0 {
 			t.spanGlobs = append(t.spanGlobs, spanGlob{pat: pats[i], bindings: spansPerRoute[i]})
@@ -154,7 +164,7 @@ func compile(cfg Config, meter metric.Meter) (*table, error) {
 				byName[m.Name] = inst
 				t.insts = append(t.insts, inst)
 			}
-			b := &binding{inst: inst, value: newSource(m.Value), when: when}
+			b := &binding{inst: inst, value: newSource(m.Value), when: when, route: i}
 			for _, k := range inst.labelKeys {
 				b.labels = append(b.labels, newSource(m.Labels[string(k)]))
 			}
@@ -246,7 +256,7 @@ func (t *table) lookup(name string) []*binding {
 }
 
 func newInstrument(meter metric.Meter, m Metric, defaultLimit int, intValued bool) (*instrument, error) {
-	inst := &instrument{name: m.Name, typ: m.Type, limit: m.SeriesLimit, intValued: intValued, series: map[string]*series{}}
+	inst := &instrument{name: m.Name, typ: m.Type, unit: m.Unit, limit: m.SeriesLimit, intValued: intValued, series: map[string]*series{}}
 	if inst.limit == 0 {
 		inst.limit = defaultLimit
 	}

@@ -25,6 +25,7 @@ const OverflowKey = attribute.Key("otel.metric.overflow")
 type instrument struct {
 	name      string
 	typ       MetricType
+	unit      string
 	labelKeys []attribute.Key // sorted
 	limit     int
 	intValued bool

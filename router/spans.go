@@ -54,6 +54,7 @@ type spanBinding struct {
 	// when its start event never arrived: the start rule's parents and kind.
 	fromEnd   *spanBinding
 	endRecord bool // this is a fromEnd binding
+	route     int  // index of its route in the config
 }
 
 type parentRef struct {

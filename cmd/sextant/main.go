@@ -52,6 +52,8 @@ Usage:
                                                      router plus the reference workflow engine
   sextant check   --config FILE [--plugins]          validate a configuration (--plugins: and let its plugins check their sections)
   sextant publish [--url URL] [--timeout D] [FILE|-] send events (JSON array, object or NDJSON) to POST /events
+  sextant explain [--config FILE] --event FILE|- [--json]
+                                                     which rules each event matches and the series and spans it produces
   sextant export  --format F [--url URL] [--out FILE] [--match GLOB ...] [--label MATCHER ...]
                   [--token-file FILE] [--timeout D]  one snapshot of a running instance's metrics
   sextant plugins list|inspect NAME [--config FILE | --url URL] [--json]
@@ -82,6 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return checkCmd(ctx, rest, stdout, stderr)
 	case "publish":
 		return publishCmd(ctx, rest, os.Stdin, stdout, stderr)
+	case "explain":
+		return explainCmd(ctx, rest, os.Stdin, stdout, stderr)
 	case "export":
 		return exportCmd(ctx, rest, stdout, stderr)
 	case "config":
