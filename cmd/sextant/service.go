@@ -64,6 +64,7 @@ type service struct {
 	export     *exportAPI      // GET /export
 	targets    *targets.Runner // exporters.targets; nil when none
 	plugins    *host.Host      // exporter plugins; nil when none
+	early      *heldPublisher  // the registry's events, held until the router consumes
 	auth       *bearerAuth     // guards /metrics and /export; nil when off
 	breakersMu sync.Mutex
 	breakers   []*lifecycle.CircuitBreaker // reported in /health/detailed
@@ -184,7 +185,11 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 	// Exports on demand (GET /export) read the ManualReader's snapshot and
 	// write it with the built-in encoders; the registry publishes each
 	// export's lifecycle events.
-	s.exports = exporters.NewRegistry(exporters.RegistrySettings{Events: pub, Logger: logger.With("component", "exports")})
+	// Plugins register (plugin.registered) before the router subscribes;
+	// the in-memory bus would deliver those events to no one, so they wait
+	// until Start has the router consuming.
+	s.early = &heldPublisher{pub: pub}
+	s.exports = exporters.NewRegistry(exporters.RegistrySettings{Events: s.early, Logger: logger.With("component", "exports")})
 	for _, e := range []exporters.SnapshotExporter{prometheus.NewTextExporter(), jsonexp.New(), csvexp.New()} {
 		if err := s.exports.RegisterBuiltin(e); err != nil {
 			return nil, errors.Join(err, s.Shutdown(ctx))
@@ -265,6 +270,9 @@ func (s *service) Start(ctx context.Context) error {
 	s.ln = ln
 	if err := s.router.Start(ctx); err != nil {
 		return err
+	}
+	if _, dropped := s.early.release(ctx); dropped > 0 {
+		s.logger.Warn("events of the start-up were too many to hold for the router; dropped", "dropped", dropped)
 	}
 	if s.dbTracer != nil {
 		if err := s.dbTracer.Start(ctx); err != nil {
