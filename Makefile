@@ -67,6 +67,10 @@ test-fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzLineWriter -fuzztime=10s ./plugins/host/
 	$(GO) test -run='^$$' -fuzz=FuzzTagEscaping -fuzztime=10s ./plugins/examples/influx/
 	$(GO) test -run='^$$' -fuzz=FuzzExpand -fuzztime=10s ./plugins/examples/webhook/
+	$(GO) test -run='^$$' -fuzz=FuzzText -fuzztime=10s ./internal/redact/
+	$(GO) test -run='^$$' -fuzz=FuzzStatusUnmarshalText -fuzztime=10s ./internal/health/
+	$(GO) test -run='^$$' -fuzz=FuzzParseByteSize -fuzztime=10s ./lifecycle/
+	$(GO) test -run='^$$' -fuzz=FuzzExplain -fuzztime=10s ./router/
 
 ## bench: the benchmarks recorded in docs/benchmarks.md.
 bench:
