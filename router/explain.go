@@ -264,5 +264,5 @@ func attrText(v attribute.Value) string {
 	if v.Type() == attribute.FLOAT64 {
 		return strconv.FormatFloat(v.AsFloat64(), 'g', -1, 64)
 	}
-	return v.Emit()
+	return v.String()
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -257,17 +256,6 @@ func (e *env) export(format string, opts map[string]string) (string, exporters.E
 	defer cancel()
 	res, err := e.registry.Export(ctx, testSnapshot(), exporters.ExportRequest{Format: format, Options: opts}, &buf)
 	return buf.String(), res, err
-}
-
-// exportDirect exports through the plugin's exporter itself, bypassing
-// the registry's failover and hooks.
-func (e *env) exportDirect(name, format string, w io.Writer) (exporters.ExportResult, error) {
-	e.t.Helper()
-	exp, ok := e.registry.Lookup(name)
-	require.True(e.t, ok, "plugin %q is registered", name)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	return exp.Export(ctx, testSnapshot(), exporters.ExportRequest{Format: format}, w)
 }
 
 // instance is an instance of the test plugin with config section cfg.

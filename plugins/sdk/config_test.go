@@ -49,25 +49,26 @@ type inner struct {
 
 type testConfig struct {
 	Common
-	URL       string            `json:"url"`
-	Headers   map[string]string `json:"headers"`
-	Tags      []string          `json:"tags"`
-	Timeout   time.Duration     `json:"timeout"`
-	Wait      Duration          `json:"wait"`
-	Retries   int               `json:"retries"`
-	Small     int8              `json:"small"`
-	Big       uint64            `json:"big"`
-	Ratio     float64           `json:"ratio"`
-	Pretty    bool              `json:"pretty"`
-	Level     level             `json:"level"`
-	Raw       raw               `json:"raw"`
-	Inner     inner             `json:"inner"`
-	Ptr       *inner            `json:"ptr"`
-	Any       any               `json:"any"`
-	Pair      [2]int            `json:"pair"`
-	Items     []inner           `json:"items"`
-	Skipped   string            `json:"-"`
-	NoTag     string
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers"`
+	Tags    []string          `json:"tags"`
+	Timeout time.Duration     `json:"timeout"`
+	Wait    Duration          `json:"wait"`
+	Retries int               `json:"retries"`
+	Small   int8              `json:"small"`
+	Big     uint64            `json:"big"`
+	Ratio   float64           `json:"ratio"`
+	Pretty  bool              `json:"pretty"`
+	Level   level             `json:"level"`
+	Raw     raw               `json:"raw"`
+	Inner   inner             `json:"inner"`
+	Ptr     *inner            `json:"ptr"`
+	Any     any               `json:"any"`
+	Pair    [2]int            `json:"pair"`
+	Items   []inner           `json:"items"`
+	Skipped string            `json:"-"`
+	NoTag   string
+	//lint:ignore U1000 present so that Decode is seen to skip unexported fields
 	unexposed string
 }
 
