@@ -16,6 +16,7 @@ import (
 	"github.com/sextant-telemetry/sextant/exporters/otlp"
 	"github.com/sextant-telemetry/sextant/exporters/prometheus"
 	"github.com/sextant-telemetry/sextant/exporters/targets"
+	"github.com/sextant-telemetry/sextant/internal/logging"
 	"github.com/sextant-telemetry/sextant/router"
 )
 
@@ -143,7 +144,11 @@ func startService(ctx context.Context, f serviceFlags, stderr io.Writer) (*servi
 	if err != nil {
 		return nil, nil, err
 	}
-	logger, err := newLogger(stderr, cfg, f)
+	lo, err := logOptions(cfg, f)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	logger, err := logging.New(stderr, lo)
 	if err != nil {
 		return nil, nil, usageError{err}
 	}
@@ -159,7 +164,6 @@ func startService(ctx context.Context, f serviceFlags, stderr io.Writer) (*servi
 	if err != nil {
 		return nil, nil, err
 	}
-	lo, _ := logOptions(cfg, f) // newLogger has validated them
 	svc.configPath, svc.logLevel, svc.logFormat = *f.config, lo.Level, lo.Format
 	if err := svc.Start(ctx); err != nil {
 		return nil, nil, errors.Join(err, svc.Shutdown(context.WithoutCancel(ctx)))

@@ -86,19 +86,9 @@ type service struct {
 	stopped                         atomic.Bool
 }
 
-// newLogger builds the service's logger: the flags over the logging
-// section over the command's default level. Sensitive values are masked
-// with the same list as span attributes (router.traces.sensitive_keys).
-func newLogger(w io.Writer, cfg *config.Config, f serviceFlags) (*slog.Logger, error) {
-	o, err := logOptions(cfg, f)
-	if err != nil {
-		return nil, err
-	}
-	return logging.New(w, o)
-}
-
 // logOptions resolves the log settings: the flags over the logging
-// section over the command's default level. An invalid flag is named;
+// section over the command's default level. Sensitive values are masked
+// with the same list as span attributes (router.traces.sensitive_keys). An invalid flag is named;
 // the section was validated when the configuration loaded.
 func logOptions(cfg *config.Config, f serviceFlags) (logging.Options, error) {
 	o := logging.Options{Level: cfg.Logging.Level, Format: cfg.Logging.Format, SensitiveKeys: cfg.Router.Traces.SensitiveKeys}
